@@ -1,0 +1,404 @@
+"""Load labelled Arabic articles into train/validation/test splits, validated, deduplicated and fingerprinted.
+
+Reading goes through the `datasets` library: a directory of split files, one JSONL/CSV/TSV/Parquet
+file, a saved dataset (``save_to_disk``) or a hub dataset id. Every problem is reported as a
+``DataError`` naming the file, row, column, what was expected and how to fix it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_CORPUS = Path(__file__).parent / "sample_data" / "sample_news.jsonl"
+SPLIT_NAMES = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+                 "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
+FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+class DataError(ValueError):
+    """Labelled data that cannot be used as it is; the message names where and how to fix it."""
+
+
+@dataclass
+class Split:
+    """One split of articles; ``labels[i]`` lists article i's topics, primary first."""
+
+    name: str
+    ids: list[str]
+    titles: list[str]
+    texts: list[str]
+    labels: list[list[str]]
+    sources: list[str]
+    origin: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def primary(self) -> list[str]:
+        return [labels[0] for labels in self.labels]
+
+    def primary_ids(self, label_names: Sequence[str]) -> np.ndarray:
+        index = {name: i for i, name in enumerate(label_names)}
+        return np.array([index[label] for label in self.primary], dtype=np.int64)
+
+    def indicator(self, label_names: Sequence[str]) -> np.ndarray:
+        """Multi-label targets as an (articles, labels) 0/1 matrix."""
+        index = {name: i for i, name in enumerate(label_names)}
+        matrix = np.zeros((len(self), len(label_names)), dtype=np.int64)
+        for row, labels in enumerate(self.labels):
+            matrix[row, [index[label] for label in labels]] = 1
+        return matrix
+
+    def subset(self, rows: Sequence[int], name: str | None = None) -> "Split":
+        pick = lambda values: [values[i] for i in rows]  # noqa: E731
+        return Split(name or self.name, pick(self.ids), pick(self.titles), pick(self.texts), pick(self.labels),
+                     pick(self.sources), self.origin)
+
+
+@dataclass
+class LabelledData:
+    train: Split
+    validation: Split
+    test: Split
+    label_names: list[str]
+    multi_label: bool
+    fingerprint: str
+    report: dict = field(default_factory=dict)
+
+    def splits(self) -> list[Split]:
+        return [self.train, self.validation, self.test]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {s.name: {label: Counter(s.primary)[label] for label in self.label_names} for s in self.splits()}
+
+
+def compose_inputs(texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[str]:
+    """Headline and body as one input: the title carries much of the topic, so both are used."""
+    if titles is None:
+        return list(texts)
+    if len(titles) != len(texts):
+        raise ValueError(f"titles must match texts one to one: {len(titles)} titles for {len(texts)} texts")
+    return [f"{title.strip()}\n{text}" if title and title.strip() else text for title, text in zip(titles, texts)]
+
+
+def canonical(text: str) -> str:
+    """Canonical form for fingerprints and duplicate detection: NFC, one space between words."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def _row_location(origin: str, row: int) -> str:
+    """Human row reference: JSONL line numbers, CSV data rows counted after the header."""
+    suffix = Path(origin).suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return f"{origin} line {row + 1}"
+    if suffix in (".csv", ".tsv"):
+        return f"{origin} row {row + 1} (line {row + 2} counting the header)"
+    return f"{origin} row {row + 1}"
+
+
+def _first_bad_json_line(path: Path) -> str:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
+            if not isinstance(value, dict):
+                return f"line {number} is a JSON {type(value).__name__}, expected an object {{\"text\": ..., \"label\": ...}}"
+    return "the file could not be parsed"
+
+
+def _read_file(path: Path) -> list[dict]:
+    """Read one data file with `datasets`, returning its rows as dicts."""
+    from datasets import load_dataset
+
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; expected one of {', '.join(FORMATS)}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; expected one article per row with text and label columns")
+    kwargs: dict[str, Any] = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    try:
+        dataset = load_dataset(FORMATS[suffix], data_files={"train": str(path)}, split="train", **kwargs)
+    except Exception as exc:  # datasets wraps parser errors in many types; re-say them with the place
+        if suffix in (".jsonl", ".json"):
+            raise DataError(f"{path}: {_first_bad_json_line(path)}; fix or remove that line") from None
+        raise DataError(f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from None
+    return dataset.to_list()
+
+
+def _split_files(directory: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        split = SPLIT_ALIASES.get(path.stem.lower())
+        if split and path.suffix.lower() in FORMATS:
+            if split in found:
+                raise DataError(f"{directory}: two files for the {split} split ({found[split].name}, {path.name}); keep one")
+            found[split] = path
+    return found
+
+
+def read_raw_splits(config: DataConfig) -> dict[str, tuple[str, list[dict]]]:
+    """Rows per split name, each with where they came from (for error messages)."""
+    if not config.path:
+        return {"all": (str(SAMPLE_CORPUS), _read_file(SAMPLE_CORPUS))}
+    path = Path(config.path).expanduser()
+    if path.is_dir():
+        if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+            return _read_saved_dataset(path)
+        files = _split_files(path)
+        if "train" not in files:
+            raise DataError(
+                f"{path}: no training file; expected train.jsonl (or .csv/.tsv/.parquet), optionally validation.* and test.*, "
+                f"or a dataset saved with save_to_disk; found: {', '.join(p.name for p in path.iterdir()) or 'nothing'}"
+            )
+        return {split: (str(file), _read_file(file)) for split, file in files.items()}
+    if path.is_file():
+        return {"all": (str(path), _read_file(path))}
+    if path.suffix or path.is_absolute() or str(config.path).startswith("."):
+        raise DataError(f"{path}: no such file or directory; give a data directory, a data file or a hub dataset id")
+    return _read_hub_dataset(config)
+
+
+def _read_saved_dataset(path: Path) -> dict[str, tuple[str, list[dict]]]:
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    loaded = load_from_disk(str(path))
+    if isinstance(loaded, Dataset):
+        return {"all": (str(path), loaded.to_list())}
+    assert isinstance(loaded, DatasetDict)
+    return _dataset_dict_rows(loaded, str(path))
+
+
+def _dataset_dict_rows(loaded: Any, origin: str) -> dict[str, tuple[str, list[dict]]]:
+    rows: dict[str, tuple[str, list[dict]]] = {}
+    for name, dataset in loaded.items():
+        split = SPLIT_ALIASES.get(name.lower())
+        if split:
+            rows[split] = (f"{origin} [{name}]", dataset.to_list())
+    if "train" not in rows:
+        raise DataError(f"{origin}: no train split; found splits {list(loaded)}; name the training split 'train'")
+    return rows
+
+
+def _read_hub_dataset(config: DataConfig) -> dict[str, tuple[str, list[dict]]]:
+    """The real hub path: needs network access (offline, this fails with the hub's own message)."""
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(config.path, name=config.hub_config, revision=config.hub_revision)
+    except Exception as exc:
+        raise DataError(
+            f"{config.path}: not a local file or directory, and loading it as a Hugging Face hub dataset failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check the path, or the id and "
+            "your network (HF_HUB_OFFLINE=1 forbids downloads)"
+        ) from None
+    return _dataset_dict_rows(loaded, f"hub:{config.path}")
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+def _labels_of(row: dict, config: DataConfig, where: str) -> list[str]:
+    primary = row.get(config.label_column)
+    multi = row.get(config.labels_column) if config.labels_column else None
+    if isinstance(multi, str):
+        multi = [part.strip() for part in multi.split(config.label_delimiter)]
+    if multi is not None and not isinstance(multi, (list, tuple)):
+        raise DataError(f"{where}: column {config.labels_column!r} must be a list or a "
+                        f"{config.label_delimiter!r}-separated string, found {type(multi).__name__} {multi!r}")
+    multi = [str(label).strip() for label in (multi or []) if label is not None and str(label).strip()]
+    if primary is None or str(primary).strip() == "":
+        if not multi:
+            raise DataError(f"{where}: no label in column {config.label_column!r}; give every article its primary label")
+        primary = multi[0]
+    primary = str(primary).strip()
+    return [primary] + [label for label in dict.fromkeys(multi) if label != primary]
+
+
+def _to_split(name: str, origin: str, rows: list[dict], config: DataConfig) -> Split:
+    if not rows:
+        raise DataError(f"{origin}: no rows; expected one article per row")
+    columns = set(rows[0])
+    for column in (config.text_column,):
+        if column not in columns:
+            raise DataError(f"{origin}: missing column {column!r}; found columns {sorted(columns)}; "
+                            f"name yours with --data.text-column NAME")
+    if config.label_column not in columns and (not config.labels_column or config.labels_column not in columns):
+        raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {sorted(columns)}; "
+                        f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")
+    split = Split(name, [], [], [], [], [], origin)
+    use_title = bool(config.title_column) and config.title_column in columns
+    for row_number, row in enumerate(rows):
+        where = _row_location(origin, row_number)
+        row_id = row.get(config.id_column) if config.id_column else None
+        if row_id not in (None, ""):
+            where += f" (id {row_id})"
+        text = row.get(config.text_column)
+        if not isinstance(text, str):
+            raise DataError(f"{where}: column {config.text_column!r} must be text, found "
+                            f"{'nothing' if text is None else type(text).__name__}; fill it or remove the row")
+        if not text.strip():
+            raise DataError(f"{where}: column {config.text_column!r} is empty; fill it or remove the row")
+        title = row.get(config.title_column) if use_title else None
+        split.ids.append(str(row_id) if row_id not in (None, "") else f"{name}:{row_number + 1}")
+        split.titles.append(title if isinstance(title, str) else "")
+        split.texts.append(text)
+        split.labels.append(_labels_of(row, config, where))
+        split.sources.append(str(row.get("source") or ""))
+    return split
+
+
+def _dedupe(split: Split) -> tuple[Split, list[str]]:
+    seen: dict[str, int] = {}
+    keep, dropped = [], []
+    for row, (title, text) in enumerate(zip(split.titles, split.texts)):
+        key = canonical(f"{title}\n{text}")
+        if key in seen:
+            dropped.append(split.ids[row])
+            if split.labels[row] != split.labels[seen[key]]:
+                logger.warning("%s: duplicate of %s with other labels (%s vs %s); keeping the first",
+                               split.ids[row], split.ids[seen[key]], split.labels[row], split.labels[seen[key]])
+            continue
+        seen[key] = row
+        keep.append(row)
+    return split.subset(keep), dropped
+
+
+def _stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[Split, Split]:
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(split))
+    try:
+        rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=split.primary)
+    except ValueError as exc:
+        logger.warning("cannot stratify the %s split (%s); splitting at random with seed %d", name, exc, seed)
+        rest, held = train_test_split(rows, test_size=size, random_state=seed)
+    return split.subset(sorted(rest), split.name), split.subset(sorted(held), name)
+
+
+def fingerprint(splits: Sequence[Split]) -> str:
+    digest = hashlib.sha256()
+    for split in splits:
+        for row_id, title, text, labels in zip(split.ids, split.titles, split.texts, split.labels):
+            digest.update("\x1f".join([split.name, row_id, canonical(title), canonical(text), "|".join(labels)]).encode())
+            digest.update(b"\x1e")
+    return "sha256:" + digest.hexdigest()
+
+
+def load_data(config: DataConfig, seed: int = 13) -> LabelledData:
+    """Read, validate, deduplicate and split labelled data; raise ``DataError`` on anything unusable."""
+    raw = read_raw_splits(config)
+    parsed = {name: _to_split(name if name != "all" else "train", origin, rows, config)
+              for name, (origin, rows) in raw.items()}
+    report: dict[str, Any] = {"sources": {name: split.origin for name, split in parsed.items()}, "duplicates_dropped": {}}
+    for name in list(parsed):
+        parsed[name], dropped = _dedupe(parsed[name])
+        if dropped:
+            report["duplicates_dropped"][name] = {"count": len(dropped), "ids": dropped[:20]}
+            logger.warning("%s: dropped %d exact duplicate articles (e.g. %s)", name, len(dropped), ", ".join(dropped[:3]))
+    train = parsed.pop("train", None) or parsed.pop("all")
+    if "test" not in parsed:
+        train, parsed["test"] = _stratified_split(train, config.test_size, seed, "test")
+        report["test_split"] = f"stratified {config.test_size:.0%} of the training data (seed {seed})"
+    if "validation" not in parsed:
+        share = config.validation_size / max(1e-9, 1 - (config.test_size if "test_split" in report else 0))
+        train, parsed["validation"] = _stratified_split(train, share, seed, "validation")
+        report["validation_split"] = f"stratified {config.validation_size:.0%} of the training data (seed {seed})"
+    validation, test = parsed["validation"], parsed["test"]
+
+    label_names = _label_set(config, train, validation, test)
+    multi_label = _multi_label(config, train)
+    report["leakage"] = _leakage(train, validation, test)
+    data = LabelledData(train, validation, test, label_names, multi_label, fingerprint([train, validation, test]), report)
+    report["counts"] = data.counts()
+    report["multi_label_articles"] = {s.name: sum(len(l) > 1 for l in s.labels) for s in data.splits()}
+    return data
+
+
+def _label_set(config: DataConfig, train: Split, validation: Split, test: Split) -> list[str]:
+    train_labels = Counter(label for labels in train.labels for label in labels)
+    if config.labels:
+        allowed = list(dict.fromkeys(config.labels))
+        for split in (train, validation, test):
+            for row, labels in enumerate(split.labels):
+                unknown = [label for label in labels if label not in allowed]
+                if unknown:
+                    raise DataError(f"{split.origin} ({split.name} split) article {split.ids[row]}: label {unknown[0]!r} "
+                                    f"is not in the label set {allowed}; fix the row or add the label to --data.labels")
+        missing = [label for label in allowed if not train_labels[label]]
+        if missing:
+            raise DataError(f"label {missing[0]!r} has no training examples in {train.origin}; add examples or remove it "
+                            f"from --data.labels")
+        label_names = allowed
+    else:
+        label_names = sorted(train_labels)
+        for split in (validation, test):
+            for row, labels in enumerate(split.labels):
+                for label in labels:
+                    if label not in train_labels:
+                        raise DataError(f"{split.origin} ({split.name} split) article {split.ids[row]}: label {label!r} "
+                                        f"has no training examples; labels seen in training: {label_names}. "
+                                        f"Fix the label or add training articles for it")
+    if len(label_names) < 2:
+        raise DataError(f"{train.origin}: found {len(label_names)} label(s) {label_names}; a classifier needs at least 2 "
+                        f"(check --data.label-column)")
+    return label_names
+
+
+def _multi_label(config: DataConfig, train: Split) -> bool:
+    choice = str(config.multi_label).lower()
+    if choice in ("yes", "true", "1"):
+        return True
+    if choice in ("no", "false", "0"):
+        return False
+    if choice != "auto":
+        raise DataError(f"--data.multi-label: expected auto, yes or no, found {config.multi_label!r}")
+    return any(len(labels) > 1 for labels in train.labels)
+
+
+def _leakage(*splits: Split) -> dict[str, Any]:
+    owners: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
+    for split in splits:
+        for row_id, title, text in zip(split.ids, split.titles, split.texts):
+            key = canonical(text)
+            if key in owners and owners[key] != split.name:
+                found.setdefault(f"{owners[key]}/{split.name}", []).append(row_id)
+            owners.setdefault(key, split.name)
+    for pair, ids in found.items():
+        logger.warning("leakage: %d texts of %s occur in both splits %s (e.g. %s)", len(ids), pair.split("/")[1], pair,
+                       ", ".join(ids[:3]))
+    return {pair: {"count": len(ids), "ids": ids[:20]} for pair, ids in found.items()}
+
+
+def describe(data: LabelledData) -> str:
+    """The validation report shown before training."""
+    lines = [f"labels: {', '.join(data.label_names)} ({'multi-label' if data.multi_label else 'single-label'})",
+             f"fingerprint: {data.fingerprint}"]
+    for split in data.splits():
+        counts = data.counts()[split.name]
+        lines.append(f"{split.name:>10}: {len(split):5d} articles  " + "  ".join(f"{k}={v}" for k, v in counts.items())
+                     + f"  multi-label={data.report['multi_label_articles'][split.name]}  ({split.origin})")
+    for name, info in data.report.get("duplicates_dropped", {}).items():
+        lines.append(f"duplicates dropped in {name}: {info['count']}")
+    for pair, info in data.report.get("leakage", {}).items():
+        lines.append(f"leakage {pair}: {info['count']} texts in both")
+    return "\n".join(lines)

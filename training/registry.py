@@ -1,0 +1,160 @@
+"""The BentoML model store: register a run's winner, list and show entries, promote a version for serving.
+
+A store entry holds the whole artefact directory under ``artifact/``, so serving needs nothing else.
+The version served by default is the promoted one when a promotion exists, else the newest; promotions
+live in ``$BENTOML_HOME/promotions.json`` so a rollback needs no retraining.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .artifact import ArtifactError, read_manifest, verify_files, write_json_atomic
+
+DEFAULT_NAME = "arabic-news-topics"
+ARTIFACT_DIR = "artifact"
+TAG_ENV = "ARABIC_NEWS_MODEL_TAG"
+
+
+class RegistryError(ArtifactError):
+    """A store tag that does not exist or an entry that cannot be used."""
+
+
+def _bentoml():
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    import bentoml
+
+    return bentoml
+
+
+def bentoml_home() -> Path:
+    return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+
+
+def _promotions_file() -> Path:
+    return bentoml_home() / "promotions.json"
+
+
+def _promotions() -> dict[str, str]:
+    try:
+        return json.loads(_promotions_file().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, OSError) as exc:
+        raise RegistryError(f"{_promotions_file()}: unreadable ({exc}); delete it to serve the newest versions") from None
+
+
+def _get(tag: str) -> Any:
+    bentoml = _bentoml()
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        known = sorted({str(m.tag.name) for m in bentoml.models.list()})
+        raise RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; "
+                            f"stored models: {', '.join(known) or 'none'} (train with --register, see `models list`)") from None
+    except ValueError as exc:  # malformed tag
+        raise RegistryError(f"{tag!r} is not a model tag ({exc}); expected NAME or NAME:VERSION") from None
+
+
+def register(artifact_path: str | Path, name: str, report: dict | None = None) -> dict:
+    """Copy an artefact into a new store version; returns its tag and path."""
+    artifact_path = Path(artifact_path)
+    manifest = read_manifest(artifact_path)
+    verify_files(artifact_path, manifest)
+    metrics = manifest.get("metrics", {})
+    data = manifest.get("data", {})
+    metadata = {
+        "validation_macro_f1": metrics.get("validation", {}).get("macro_f1"),
+        "test_macro_f1": metrics.get("test", {}).get("macro_f1"),
+        "test_accuracy": metrics.get("test", {}).get("accuracy"),
+        "labels": manifest.get("labels"),
+        "multi_label": manifest.get("multi_label"),
+        "data_fingerprint": data.get("fingerprint"),
+        "data_source": data.get("source"),
+        "git_commit": manifest.get("git_commit") or "",
+        "run_dir": str(artifact_path.parent.parent.resolve()),
+    }
+    if report:
+        metadata["candidates"] = {name_: {"validation_macro_f1": c["validation"]["macro_f1"],
+                                          "train_seconds": c["train_seconds"],
+                                          "predict_articles_per_second": c["predict_articles_per_second"]}
+                                  for name_, c in report["candidates"].items()}
+    labels = {"model_type": str(manifest.get("model_type")), "dataset": Path(str(data.get("source", "unknown"))).name[:60] or "unknown",
+              "candidate": str(manifest.get("candidate", manifest.get("model_type")))}
+    bentoml = _bentoml()
+    # create() only adds the entry to the store once the block finishes, so an interruption leaves nothing behind
+    with bentoml.models.create(name, labels=labels, metadata={k: v for k, v in metadata.items() if v is not None}) as model:
+        shutil.copytree(artifact_path, model.path_of(ARTIFACT_DIR))
+    return {"tag": str(model.tag), "path": str(Path(model.path) / ARTIFACT_DIR)}
+
+
+def list_models(name: str | None = None) -> list[dict]:
+    bentoml = _bentoml()
+    promoted = _promotions()
+    entries = []
+    for model in bentoml.models.list(name) if name else bentoml.models.list():
+        meta = model.info.metadata
+        entries.append({
+            "tag": str(model.tag),
+            "created": model.info.creation_time.isoformat(timespec="seconds"),
+            "model_type": model.info.labels.get("model_type", ""),
+            "validation_macro_f1": meta.get("validation_macro_f1"),
+            "test_macro_f1": meta.get("test_macro_f1"),
+            "default": default_tag(model.tag.name) == str(model.tag),
+            "promoted": promoted.get(model.tag.name) == str(model.tag),
+        })
+    return sorted(entries, key=lambda e: e["created"], reverse=True)
+
+
+def format_listing(entries: list[dict]) -> str:
+    if not entries:
+        return f"no models in the BentoML store at {bentoml_home()} (train with --register)"
+    rows = [f"{'tag':<44} {'type':<12} {'val F1':>7} {'test F1':>7}  created"]
+    for e in entries:
+        mark = " *served*" if e["default"] else ""
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+        rows.append(f"{e['tag']:<44} {e['model_type']:<12} {fmt(e['validation_macro_f1']):>7} "
+                    f"{fmt(e['test_macro_f1']):>7}  {e['created']}{mark}")
+    return "\n".join(rows)
+
+
+def show(tag: str) -> dict:
+    model = _get(tag)
+    return {"tag": str(model.tag), "labels": dict(model.info.labels), "metadata": dict(model.info.metadata),
+            "created": model.info.creation_time.isoformat(timespec="seconds"),
+            "manifest": read_manifest(Path(model.path) / ARTIFACT_DIR)}
+
+
+def promote(tag: str) -> str:
+    """Make ``tag`` the version served by default for its name."""
+    model = _get(tag)
+    read_manifest(Path(model.path) / ARTIFACT_DIR)
+    promotions = _promotions()
+    promotions[model.tag.name] = str(model.tag)
+    write_json_atomic(_promotions_file(), promotions)
+    return str(model.tag)
+
+
+def default_tag(name: str = DEFAULT_NAME) -> str:
+    """The promoted version of ``name`` if it still exists, else its newest version."""
+    promoted = _promotions().get(name)
+    if promoted:
+        try:
+            return str(_get(promoted).tag)
+        except RegistryError:
+            pass
+    return str(_get(f"{name}:latest").tag)
+
+
+def resolve(reference: str | None = None) -> Path:
+    """Artefact directory of a store entry: a full tag, a name (its default version) or None (env var, then default)."""
+    reference = reference or os.environ.get(TAG_ENV) or DEFAULT_NAME
+    tag = reference if ":" in reference else default_tag(reference)
+    model = _get(tag)
+    path = Path(model.path) / ARTIFACT_DIR
+    if not path.is_dir():
+        raise RegistryError(f"store entry {tag} has no {ARTIFACT_DIR}/ directory; it was not written by this package")
+    return path

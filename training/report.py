@@ -1,0 +1,105 @@
+"""Human-readable run report: the candidate comparison, why the winner won, confusion matrices as PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .artifact import write_text_atomic
+
+
+def plot_confusion_matrix(confusion: dict, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    matrix = np.asarray(confusion["matrix"])
+    labels = confusion["labels"]
+    figure, axes = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    for (row, column), value in np.ndenumerate(matrix):
+        axes.text(column, row, str(value), ha="center", va="center",
+                  color="white" if value > matrix.max() / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def confusion_table(confusion: dict) -> list[str]:
+    labels = confusion["labels"]
+    lines = ["| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for label, row in zip(labels, confusion["matrix"]):
+        lines.append(f"| **{label}** | " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def why_the_winner_won(report: dict) -> str:
+    ranking = report["ranking"]
+    candidates = report["candidates"]
+    best = candidates[ranking[0]]
+    if len(ranking) == 1:
+        return f"`{ranking[0]}` was the only candidate."
+    runner_up = candidates[ranking[1]]
+    gap = best["validation"]["macro_f1"] - runner_up["validation"]["macro_f1"]
+    if round(gap, 4) == 0:
+        return (f"`{ranking[0]}` and `{ranking[1]}` tie on validation macro-F1 ({best['validation']['macro_f1']:.4f}); "
+                f"`{ranking[0]}` wins as the faster predictor ({best['predict_articles_per_second']:.0f} vs "
+                f"{runner_up['predict_articles_per_second']:.0f} articles/s).")
+    return (f"`{ranking[0]}` has the highest validation macro-F1: {best['validation']['macro_f1']:.4f}, "
+            f"{gap * 100:.1f} points over `{ranking[1]}` ({runner_up['validation']['macro_f1']:.4f}).")
+
+
+def write_reports(report: dict, run_dir: Path) -> None:
+    """Write report.md and one confusion-matrix PNG per candidate (validation) and for the winner's test."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    labels = report["labels"]
+    lines = [
+        "# Training report",
+        "",
+        f"Data: {report['data']['source']} (`{report['data']['fingerprint']}`), labels: {', '.join(labels)}"
+        f" ({'multi-label' if report['multi_label'] else 'single-label'}), seed {report['seed']}.",
+        "",
+        "| split | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    for split, counts in report["data"]["counts"].items():
+        lines.append(f"| {split} | " + " | ".join(str(counts[label]) for label in labels) + " |")
+    lines += ["", "## Candidates (validation)", "",
+              "| candidate | macro-F1 | accuracy | " + " | ".join(f"F1 {label}" for label in labels)
+              + " | train s | articles/s | size MB |",
+              "|---" * (len(labels) + 6) + "|"]
+    for name in report["ranking"]:
+        c = report["candidates"][name]
+        v = c["validation"]
+        lines.append(f"| {name} | {v['macro_f1']:.4f} | {v['accuracy']:.4f} | "
+                     + " | ".join(f"{v['per_class'][label]['f1']:.3f}" for label in labels)
+                     + f" | {c['train_seconds']:.1f} | {c['predict_articles_per_second']:.0f} | {c['size_bytes'] / 1e6:.1f} |")
+    lines += ["", f"**Winner: `{report['best']}`.** {why_the_winner_won(report)}", ""]
+    test = report["test"]
+    lines += [f"## Test ({report['best']}, evaluated once)", "",
+              f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
+              + (f", multi-label micro-F1 {test['multi_label']['micro_f1']:.4f}, macro-F1 {test['multi_label']['macro_f1']:.4f}"
+                 if "multi_label" in test else ""), "",
+              "| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    for label, m in test["per_class"].items():
+        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    lines += [""] + confusion_table(test["confusion_matrix"])
+    images = [("test", plot_confusion_matrix(test["confusion_matrix"], f"{report['best']}: test",
+                                             run_dir / "confusion_test.png"))]
+    for name, c in report["candidates"].items():
+        images.append((f"{name} validation", plot_confusion_matrix(c["validation"]["confusion_matrix"],
+                                                                   f"{name}: validation", run_dir / f"confusion_{name}_validation.png")))
+    lines += [""] + [f"![{caption}]({path.name})" for caption, path in images]
+    if report["data"]["report"].get("leakage"):
+        lines += ["", "## Data warnings", ""]
+        lines += [f"- leakage {pair}: {info['count']} texts in both splits (e.g. {', '.join(info['ids'][:3])})"
+                  for pair, info in report["data"]["report"]["leakage"].items()]
+    if report.get("registered"):
+        lines += ["", f"Registered in the BentoML model store as `{report['registered']['tag']}`."]
+    write_text_atomic(run_dir / "report.md", "\n".join(lines) + "\n")
