@@ -24,7 +24,7 @@ from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
 from .artifact import ArtifactError, Classifier
-from .config import BaselineConfig
+from .config import BaselineConfig, ConfigError
 from .data import LabelledData, compose_inputs
 from .metrics import tune_thresholds
 from .normalize import ArabicNormalizer
@@ -74,6 +74,7 @@ class BaselineClassifier(Classifier):
         joblib.dump(self.pipeline, directory / PIPELINE_FILE, compress=3)
         classify = self.pipeline.named_steps["classify"]
         return {"file": PIPELINE_FILE, "classifier": type(classify).__name__,
+                "multi_label_strategy": "ovr" if isinstance(classify, OneVsRestClassifier) else "softmax",
                 "features": {name: len(vec.vocabulary_) for name, vec in self.pipeline.named_steps["features"].transformer_list}}
 
     @classmethod
@@ -95,7 +96,10 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     labels = data.label_names
     train_inputs = compose_inputs(data.train.texts, data.train.titles)
     valid_inputs = compose_inputs(data.validation.texts, data.validation.titles)
-    y_train = data.train.indicator(labels) if data.multi_label else data.train.primary_ids(labels)
+    if config.multi_label_strategy not in ("softmax", "ovr"):
+        raise ConfigError(f"--baseline.multi-label-strategy: expected softmax or ovr, found {config.multi_label_strategy!r}")
+    one_vs_rest = data.multi_label and config.multi_label_strategy == "ovr"
+    y_train = data.train.indicator(labels) if one_vs_rest else data.train.primary_ids(labels)
     y_valid = data.validation.primary_ids(labels)
     class_weight = None if str(config.class_weight).lower() in ("none", "") else config.class_weight
 
@@ -112,7 +116,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
             x_train = features.fit_transform(train_norm)
             features_by_min_df = {min_df: (features, x_train, features.transform(valid_norm))}
         features, x_train, x_valid = features_by_min_df[min_df]
-        model = build_linear_model(kind, c, class_weight, data.multi_label, seed).fit(x_train, y_train)
+        model = build_linear_model(kind, c, class_weight, one_vs_rest, seed).fit(x_train, y_train)
         scores = model.predict_proba(x_valid)
         macro_f1 = float(f1_score(y_valid, scores.argmax(axis=1), average="macro", labels=range(len(labels)), zero_division=0))
         trials.append({"classifier": kind, "C": c, "min_df": min_df, "validation_macro_f1": macro_f1})

@@ -61,6 +61,11 @@ class BaselineConfig:
     min_df: list[int] = _field([2], "Minimum document frequencies to try.")
     max_features: int = _field(300_000, "Cap on each TF-IDF vocabulary (word and char).")
     class_weight: str | None = _field("balanced", "Class weights for imbalance: balanced or none.")
+    multi_label_strategy: str = _field(
+        "softmax",
+        "Multi-label data: softmax (one model of the primary topic; secondary topics are labels over their tuned "
+        "thresholds) or ovr (one-vs-rest, one binary model per label).",
+    )
 
 
 @dataclass
@@ -149,8 +154,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is list:
         items = value if isinstance(value, list) else [value]
         # "baseline,transformer" and "baseline transformer" both mean two items
-        items = [part.strip() for item in items for part in (item.split(",") if isinstance(item, str) else [item])
-                 if not isinstance(part, str) or part.strip()]
+        items = [part for item in items
+                 for part in ([p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item])]
         return [_coerce(v, args[0] if args else str, where) for v in items]
     if annotation is dict or origin is dict:
         if isinstance(value, str):

@@ -305,6 +305,9 @@ def fingerprint(splits: Sequence[Split]) -> str:
 
 def load_data(config: DataConfig, seed: int = 13) -> LabelledData:
     """Read, validate, deduplicate and split labelled data; raise ``DataError`` on anything unusable."""
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # per-file "Generating split" bars are noise next to the validation report
     raw = read_raw_splits(config)
     parsed = {name: _to_split(name if name != "all" else "train", origin, rows, config)
               for name, (origin, rows) in raw.items()}
@@ -325,7 +328,7 @@ def load_data(config: DataConfig, seed: int = 13) -> LabelledData:
     validation, test = parsed["validation"], parsed["test"]
 
     label_names = _label_set(config, train, validation, test)
-    multi_label = _multi_label(config, train)
+    multi_label = _multi_label(config, train, validation, test)
     report["leakage"] = _leakage(train, validation, test)
     data = LabelledData(train, validation, test, label_names, multi_label, fingerprint([train, validation, test]), report)
     report["counts"] = data.counts()
@@ -363,7 +366,7 @@ def _label_set(config: DataConfig, train: Split, validation: Split, test: Split)
     return label_names
 
 
-def _multi_label(config: DataConfig, train: Split) -> bool:
+def _multi_label(config: DataConfig, *splits: Split) -> bool:
     choice = str(config.multi_label).lower()
     if choice in ("yes", "true", "1"):
         return True
@@ -371,7 +374,7 @@ def _multi_label(config: DataConfig, train: Split) -> bool:
         return False
     if choice != "auto":
         raise DataError(f"--data.multi-label: expected auto, yes or no, found {config.multi_label!r}")
-    return any(len(labels) > 1 for labels in train.labels)
+    return any(len(labels) > 1 for split in splits for labels in split.labels)
 
 
 def _leakage(*splits: Split) -> dict[str, Any]:

@@ -1,0 +1,85 @@
+"""The command line end to end: ``main(argv)`` on the sample corpus, asserting on what it writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.cli import main
+from training.config import ConfigError, TrainConfig, load_config_file
+
+
+def test_train_writes_report_contract_and_artefact(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    config = tmp_path / "config.yaml"
+    config.write_text("baseline:\n  classifiers: [logreg]\n  c_values: [2.0]\n", encoding="utf-8")
+    code = main(["train", "--out", str(out), "--models", "baseline", "--config", str(config), "--seed", "7",
+                 "--baseline.c-values", "4"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["best"] == "baseline"
+    assert 0.75 < report["candidates"]["baseline"]["validation"]["macro_f1"] <= 1
+    assert 0.75 < report["test"]["macro_f1"] <= 1
+    assert report["seed"] == 7
+    assert report["config"]["baseline"]["c_values"] == [4.0]  # the flag overrides the file
+    assert report["config"]["baseline"]["classifiers"] == ["logreg"]  # the file overrides the default
+    assert report["data"]["fingerprint"].startswith("sha256:")
+    assert report["timings"]["total_seconds"] > 0
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# Training report")
+    assert (out / "confusion_test.png").stat().st_size > 1000
+    assert (out / "artifacts" / "baseline" / "manifest.json").is_file()
+    assert "best: baseline" in capsys.readouterr().out
+
+    predictions_in = tmp_path / "in.jsonl"
+    predictions_in.write_text(
+        json.dumps({"id": "a", "title": "الدوري", "text": "فاز النادي في مباراة الدوري بثلاثة أهداف"}, ensure_ascii=False) + "\n"
+        + json.dumps({"id": "b", "text": "وزير الخارجية يستقبل السفير لبحث العلاقات الثنائية"}, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+    predictions_out = tmp_path / "out.jsonl"
+    assert main(["predict", "--model", str(out / "artifacts" / "baseline"), "--input", str(predictions_in),
+                 "--output", str(predictions_out)]) == 0
+    rows = [json.loads(line) for line in predictions_out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert [r["label"] for r in rows] == ["sport", "diplomacy"]
+    assert all(set(r) == {"id", "label", "labels", "scores"} for r in rows)
+
+    assert main(["predict", "--model", str(out / "artifacts" / "baseline"), "--text", "هجوم إرهابي بسيارة مفخخة"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "terrorism"
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    assert main(["train", "--models", "forest", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown candidate forest" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), "--text", "x"]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n", encoding="utf-8")
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "line 1 is not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unwritable_output_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["train", "--out", str(blocker / "run"), "--baseline.classifiers", "logreg", "--baseline.c-values", "4"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "check the path" in err
+
+
+def test_config_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("baseline:\n  c_valuez: [1]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown setting 'c_valuez'"):
+        load_config_file(bad)
+    bad.write_text("transformer:\n  epochs: many\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="transformer.epochs: expected float, found 'many'"):
+        load_config_file(bad)
+    good = tmp_path / "c.json"
+    good.write_text(json.dumps({"seed": 3, "models": "baseline,transformer", "data": {"multi_label": "no"}}))
+    config = load_config_file(good, TrainConfig())
+    assert (config.seed, config.models, config.data.multi_label) == (3, ["baseline", "transformer"], "no")

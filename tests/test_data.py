@@ -1,0 +1,182 @@
+"""Loaders for every format, every bad-input error, splits, duplicates, leakage and fingerprints."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training.config import DataConfig
+from training.data import SAMPLE_CORPUS, DataError, compose_inputs, load_data
+
+LABELS = ["terrorism", "diplomacy", "sport", "other"]
+
+
+def make_rows(per_label: int = 6) -> list[dict]:
+    rows = []
+    for i in range(per_label):
+        for j, label in enumerate(LABELS):
+            rows.append({"id": f"r{i}-{j}", "title": f"عنوان {label} {i}", "text": f"نص خبر عن {label} رقم {i} في المدينة",
+                         "label": label, "labels": [label] + (["diplomacy"] if label == "terrorism" and i == 0 else [])})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_sample_corpus_loads_balanced_and_multi_label(sample_data) -> None:
+    assert sample_data.label_names == sorted(LABELS)
+    assert sample_data.multi_label
+    total = sum(len(s) for s in sample_data.splits())
+    assert total == sum(1 for _ in SAMPLE_CORPUS.open(encoding="utf-8")) >= 240
+    counts = sample_data.counts()
+    assert all(55 <= v <= 56 for v in counts["train"].values())  # 70 per label, 80/10/10 stratified
+    assert all(v >= 6 for split in ("validation", "test") for v in counts[split].values())
+    assert sample_data.fingerprint.startswith("sha256:") and len(sample_data.fingerprint) == 71
+
+
+def test_split_is_reproducible_and_seed_dependent() -> None:
+    first, second, other = load_data(DataConfig(), seed=13), load_data(DataConfig(), seed=13), load_data(DataConfig(), seed=14)
+    assert first.test.ids == second.test.ids and first.fingerprint == second.fingerprint
+    assert first.test.ids != other.test.ids and first.fingerprint != other.fingerprint
+    assert not set(first.train.ids) & set(first.test.ids)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv", "parquet"])
+def test_every_file_format(tmp_path: Path, fmt: str) -> None:
+    rows = make_rows()
+    frame = pd.DataFrame([{**r, "labels": "|".join(r["labels"])} for r in rows])
+    path = tmp_path / f"data.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, rows)
+    elif fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "tsv":
+        frame.to_csv(path, index=False, sep="\t")
+    else:
+        frame.to_parquet(path)
+    data = load_data(DataConfig(path=str(path)), seed=1)
+    assert sum(len(s) for s in data.splits()) == len(rows)
+    assert data.label_names == sorted(LABELS)
+    assert data.multi_label
+    terror = [labels for s in data.splits() for labels in s.labels if labels[0] == "terrorism"]
+    assert ["terrorism", "diplomacy"] in terror
+
+
+def test_directory_with_splits_and_saved_dataset(tmp_path: Path) -> None:
+    rows = make_rows()
+    for name, part in (("train", rows[:16]), ("validation", rows[16:20]), ("test", rows[20:])):
+        write_jsonl(tmp_path / f"{name}.jsonl", part)
+    data = load_data(DataConfig(path=str(tmp_path)))
+    assert (len(data.train), len(data.validation), len(data.test)) == (16, 4, 4)
+    assert "validation_split" not in data.report
+
+    from datasets import Dataset, DatasetDict
+
+    saved = tmp_path / "saved"
+    DatasetDict({"train": Dataset.from_list(rows[:16]), "test": Dataset.from_list(rows[16:])}).save_to_disk(str(saved))
+    data = load_data(DataConfig(path=str(saved)))
+    assert len(data.test) == 8 and len(data.train) + len(data.validation) == 16
+
+
+def test_column_mapping_and_delimited_labels(tmp_path: Path) -> None:
+    rows = [{"body": r["text"], "headline": r["title"], "topics": ";".join(r["labels"])} for r in make_rows()]
+    config = DataConfig(path=str(write_jsonl(tmp_path / "d.jsonl", rows)), text_column="body", title_column="headline",
+                        label_column="primary", labels_column="topics", label_delimiter=";")
+    data = load_data(config)
+    assert data.multi_label and data.label_names == sorted(LABELS)
+    assert all(title.startswith("عنوان") for title in data.train.titles)
+
+
+def test_compose_inputs() -> None:
+    assert compose_inputs(["نص"], ["عنوان"]) == ["عنوان\nنص"]
+    assert compose_inputs(["نص"], [None]) == ["نص"]
+    assert compose_inputs(["نص"]) == ["نص"]
+    with pytest.raises(ValueError, match="1 titles for 2 texts"):
+        compose_inputs(["a", "b"], ["t"])
+
+
+def error_for(tmp_path: Path, rows: list[dict] | str, **config) -> str:
+    path = tmp_path / "bad.jsonl"
+    if isinstance(rows, str):
+        path.write_text(rows, encoding="utf-8")
+    else:
+        write_jsonl(path, rows)
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(path), **config))
+    return str(caught.value)
+
+
+def test_missing_text_column(tmp_path: Path) -> None:
+    message = error_for(tmp_path, [{"body": "x", "label": "sport"}] * 4)
+    assert "missing column 'text'" in message and "--data.text-column" in message and "bad.jsonl" in message
+
+
+def test_missing_label_column(tmp_path: Path) -> None:
+    message = error_for(tmp_path, [{"text": "x", "topic": "sport"}], labels_column=None)
+    assert "missing column 'label'" in message and "--data.label-column" in message
+
+
+def test_empty_text_names_file_line_and_id(tmp_path: Path) -> None:
+    rows = make_rows()
+    rows[4]["text"] = "   "
+    message = error_for(tmp_path, rows)
+    assert "line 5" in message and rows[4]["id"] in message and "'text' is empty" in message
+
+
+def test_label_outside_given_label_set(tmp_path: Path) -> None:
+    rows = make_rows()
+    rows[2]["label"], rows[2]["labels"] = "weather", ["weather"]
+    message = error_for(tmp_path, rows, labels=LABELS)
+    assert "'weather' is not in the label set" in message and "--data.labels" in message
+
+
+def test_fewer_than_two_labels(tmp_path: Path) -> None:
+    rows = [{"text": f"نص {i}", "label": "sport"} for i in range(10)]
+    assert "at least 2" in error_for(tmp_path, rows)
+
+
+def test_label_without_training_examples(tmp_path: Path) -> None:
+    rows = make_rows()
+    write_jsonl(tmp_path / "train.jsonl", [r for r in rows if r["label"] != "sport"])
+    write_jsonl(tmp_path / "test.jsonl", rows[:8])
+    with pytest.raises(DataError, match="'sport' has no training examples"):
+        load_data(DataConfig(path=str(tmp_path)))
+    with pytest.raises(DataError, match="'sport' has no training examples"):
+        load_data(DataConfig(path=str(tmp_path / "train.jsonl"), labels=LABELS))
+
+
+def test_invalid_json_line_is_located(tmp_path: Path) -> None:
+    good = json.dumps(make_rows()[0], ensure_ascii=False)
+    message = error_for(tmp_path, f"{good}\n{good}\n{{not json\n")
+    assert "line 3 is not valid JSON" in message
+
+
+def test_missing_path_and_unsupported_type(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file or directory"):
+        load_data(DataConfig(path=str(tmp_path / "nope.jsonl")))
+    (tmp_path / "data.xlsx").write_bytes(b"x")
+    with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
+        load_data(DataConfig(path=str(tmp_path / "data.xlsx")))
+    with pytest.raises(DataError, match="no training file"):
+        load_data(DataConfig(path=str(tmp_path)))
+
+
+def test_hub_id_offline_fails_clearly() -> None:
+    with pytest.raises(DataError, match="hub dataset"):
+        load_data(DataConfig(path="someone/arabic-news-that-does-not-exist"))
+
+
+def test_duplicates_dropped_and_leakage_reported(tmp_path: Path) -> None:
+    rows = make_rows()
+    train = rows[:16] + [dict(rows[0], id="dup-1")]
+    test = rows[16:] + [dict(rows[1], id="leak-1")]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    data = load_data(DataConfig(path=str(tmp_path)))
+    assert data.report["duplicates_dropped"]["train"] == {"count": 1, "ids": ["dup-1"]}
+    leaks = {pair: info["ids"] for pair, info in data.report["leakage"].items()}
+    assert leaks == {"train/test": ["leak-1"]}
