@@ -1,0 +1,101 @@
+"""Execute notebooks/evaluate.ipynb and notebooks/explore_data.ipynb headless on small trained models.
+
+Parameters are injected in a cell after the one tagged ``parameters`` (papermill's convention), pointing the
+notebooks at the ``baseline_run`` fixture's models and the built-in sample corpus. The kernel is this test's
+own interpreter (the venv's python), through a kernelspec in a private JUPYTER_PATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+KERNEL = "arabic-news-topics-test"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory: pytest.TempPathFactory):
+    spec = tmp_path_factory.mktemp("jupyter") / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "arabic-news-topics tests", "language": "python"}))
+    previous = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(spec.parents[1])] + ([previous] if previous else []))
+    yield KERNEL
+    if previous is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = previous
+
+
+@pytest.fixture(scope="module")
+def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A different small model on the sample corpus, so the notebooks have two models to compare."""
+    from training.analysis import train_quick_baseline
+
+    return train_quick_baseline("sample", tmp_path_factory.mktemp("quick"))
+
+
+def execute(name: str, kernel: str, **parameters) -> tuple[dict, str]:
+    """Run a notebook with injected parameters; return it and all its outputs as one text."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    tagged = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: expected one cell tagged 'parameters'"
+    injected = nbformat.v4.new_code_cell("\n".join(f"{key} = {value!r}" for key, value in parameters.items()))
+    injected.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(tagged[0] + 1, injected)
+    notebook.cells.append(nbformat.v4.new_code_cell("import sys\nprint('KERNEL-PYTHON', sys.executable)"))
+    nbclient.NotebookClient(notebook, kernel_name=kernel, timeout=300,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(o.get("text", "") + "".join(str(v) for k, v in o.get("data", {}).items() if k.startswith("text/"))
+                     for o in outputs)
+    assert f"KERNEL-PYTHON {sys.executable}" in text, "the notebook did not run on this interpreter"
+    return notebook, text
+
+
+def images(notebook) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.outputs)
+
+
+@pytest.mark.parametrize("name", ["evaluate.ipynb", "explore_data.ipynb"])
+def test_notebooks_are_committed_without_outputs(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert sum("parameters" in cell.metadata.get("tags", []) for cell in code) == 1
+
+
+def test_evaluate_notebook_compares_two_models(kernel_name: str, baseline_run: dict, second_model: Path) -> None:
+    notebook, text = execute("evaluate.ipynb", kernel_name, models=[str(baseline_run["out"]), str(second_model)],
+                             data="sample", worst_k=5)
+    run_model = f"{baseline_run['out'].name}/baseline"
+    for expected in ("macro_f1", "accuracy", "ece", run_model, "f1_sport", 'dir="rtl"', "most confident mistakes",
+                     f"{run_model} vs baseline", "articles disagree"):
+        assert expected in text, expected
+    assert "Only one model" not in text
+    # label counts, lengths, confusion matrices, PR curves, reliability, accuracy by length and by source
+    assert images(notebook) == 7
+
+
+def test_explore_notebook(kernel_name: str, baseline_run: dict) -> None:
+    notebook, text = execute("explore_data.ipynb", kernel_name, model=str(baseline_run["out"]), data="sample", top_k=5)
+    for expected in ("share", "secondary", "primary", "duplicates", "leakage", "terrorism"):
+        assert expected in text, expected
+    assert "quick baseline" not in text  # the given model was used
+    # label counts, lengths, co-occurrence, top n-grams
+    assert images(notebook) == 4
