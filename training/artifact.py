@@ -142,6 +142,8 @@ def save(classifier: Classifier, path: str | Path, provenance: dict | None = Non
     """Write the artefact atomically: into a temporary sibling directory, then renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.partial-*"):  # left by a run killed with SIGKILL
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
     try:
         model_entries = classifier.save_model_files(staging)

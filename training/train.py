@@ -4,6 +4,7 @@ test the winner once, write artefacts and reports, optionally register the winne
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,14 @@ def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir
     return Candidate(name, classifier, log, seconds, validation, measure_throughput(classifier, data))
 
 
+def ensure_writable(directory: Path) -> None:
+    """Fail before hours of training, not after, when the output cannot be written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".write-probe-{os.getpid()}"
+    probe.write_bytes(b"probe")
+    probe.unlink()
+
+
 def rank(candidates: list[Candidate]) -> list[Candidate]:
     """Best validation macro-F1 first; a tie goes to the faster predictor."""
     return sorted(candidates, key=lambda c: (-round(c.validation["macro_f1"], 4), -c.articles_per_second))
@@ -75,6 +84,7 @@ def run(config: TrainConfig) -> dict:
     if unknown or not config.models:
         raise ConfigError(f"--models: unknown candidate {unknown[0] if unknown else '(none)'}; expected a comma-separated "
                          f"subset of {', '.join(CANDIDATES)}")
+    ensure_writable(run_dir)
     started = time.perf_counter()
     data = load_data(config.data, seed=config.seed)
     logger.info("data validated:\n%s", describe(data))
