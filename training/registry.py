@@ -88,7 +88,8 @@ def register(artifact_path: str | Path, name: str, report: dict | None = None) -
     # create() only adds the entry to the store once the block finishes, so an interruption leaves nothing behind
     with bentoml.models.create(name, labels=labels, metadata={k: v for k, v in metadata.items() if v is not None}) as model:
         shutil.copytree(artifact_path, model.path_of(ARTIFACT_DIR))
-    return {"tag": str(model.tag), "path": str(Path(model.path) / ARTIFACT_DIR)}
+    stored = bentoml.models.get(model.tag)  # create() wrote into a temporary directory, since moved into the store
+    return {"tag": str(model.tag), "path": str(Path(stored.path) / ARTIFACT_DIR)}
 
 
 def list_models(name: str | None = None) -> list[dict]:

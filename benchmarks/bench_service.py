@@ -1,0 +1,300 @@
+"""Bounded load test of the BentoML service against a naive one-call-per-request server, same model, same run.
+
+    python benchmarks/bench_service.py                                  # baseline: the store's default model
+    python benchmarks/bench_service.py --baseline runs/x/baseline --transformer runs/x/transformer \\
+        --requests 300 --concurrency 1,8 --articles 1 --rounds 2 --json-out bench.json
+
+For each model (an artefact directory or a store tag): registers it in a temporary BentoML home, starts
+``bentoml serve serving.service:ArabicNewsTopics`` and ``benchmarks/naive_server.py`` on free loopback ports,
+warms both up, then for each concurrency level runs the same bounded load (``--requests`` POST /classify
+calls of ``--articles`` real articles each, from ``--concurrency`` client threads with keep-alive
+connections, stopping early at ``--time-limit`` seconds) against the anchor and the service in turn
+(``--rounds`` times, alternating, to even out a shared CPU's drift; rounds are averaged, p99 is the worst).
+Reports requests/s, articles/s, p50/p99 latency, errors, the servers' own CPU time per article (all their
+processes; a figure that other load on a shared machine disturbs much less than throughput) and, for the
+service, the mean articles per model call from its /metrics (the adaptive batcher at work).
+
+Articles come from ../shared/datasets/arabic-news-topics/test.jsonl when present, else the sample corpus.
+The client runs on the same machine as the servers: all figures include its CPU cost.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_TEST = REPO.parent / "shared" / "datasets" / "arabic-news-topics" / "test.jsonl"
+SAMPLE = REPO / "training" / "sample_data" / "sample_news.jsonl"
+PYTHON = sys.executable
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def artefact_dir(reference: str) -> Path:
+    """An artefact directory as given, or the directory of a store tag in the current BENTOML_HOME."""
+    if Path(reference).is_dir():
+        return Path(reference).resolve()
+    out = subprocess.run([PYTHON, "-c", "import sys; from training.registry import resolve; print(resolve(sys.argv[1]))",
+                          reference], capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
+    if out.returncode != 0:
+        raise SystemExit(f"cannot find model {reference!r}: {out.stderr.strip().splitlines()[-1:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def register(path: Path, home: str, name: str) -> str:
+    code = "import sys; from training.registry import register; print(register(sys.argv[1], sys.argv[2])['tag'])"
+    out = subprocess.run([PYTHON, "-c", code, str(path), name], capture_output=True, text=True,
+                         env=_env(BENTOML_HOME=home), cwd=REPO, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"cannot register {path}: {out.stderr.strip()[-2000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Server:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, log_dir: str) -> None:
+        self.name, self.url = name, f"http://127.0.0.1:{port}"
+        self.log = Path(log_dir) / f"{name}.log"
+        self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"{self.name} not ready after {timeout:.0f}s:\n{self.log.read_text()[-3000:]}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and all its worker processes (user + system)."""
+        import psutil
+
+        total = 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            for process in [root, *root.children(recursive=True)]:
+                try:
+                    times = process.cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+        except psutil.NoSuchProcess:
+            pass
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def load_articles(limit: int = 2000) -> tuple[list[dict], str]:
+    path = SHARED_TEST if SHARED_TEST.is_file() else SAMPLE
+    articles = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                articles.append({"text": row["text"], "title": row.get("title") or None})
+            if len(articles) >= limit:
+                break
+    return articles, str(path)
+
+
+def run_load(url: str, articles: list[dict], requests: int, concurrency: int, per_request: int,
+             time_limit: float) -> dict:
+    """``requests`` POST /classify calls from ``concurrency`` threads; stops issuing at ``time_limit``."""
+    counter = itertools.count()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + time_limit
+
+    def client() -> None:
+        with httpx.Client(timeout=120) as http:
+            while time.monotonic() < deadline:
+                i = next(counter)
+                if i >= requests:
+                    return
+                batch = [articles[(i * per_request + j) % len(articles)] for j in range(per_request)]
+                body = {"texts": [a["text"] for a in batch], "titles": [a["title"] for a in batch]}
+                started = time.perf_counter()
+                try:
+                    response = http.post(url + "/classify", json=body)
+                    ok = response.status_code == 200 and len(response.json()["predictions"]) == per_request
+                    problem = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+                except httpx.HTTPError as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                elapsed = time.perf_counter() - started
+                with lock:
+                    (errors.append(problem) if problem else latencies.append(elapsed))
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(q: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1) if latencies else None
+
+    return {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
+            "first_error": errors[0] if errors else None, "wall_s": round(wall, 2),
+            "requests_per_s": round(len(latencies) / wall, 2), "articles_per_s": round(len(latencies) * per_request / wall, 2),
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+
+
+def batch_stats(url: str) -> tuple[float, float]:
+    """(sum, count) of the service's articles-per-model-call histogram."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    values = {}
+    for name in ("sum", "count"):
+        match = re.search(rf"^arabic_news_batch_articles_{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+        values[name] = float(match.group(1)) if match else 0.0
+    return values["sum"], values["count"]
+
+
+def _mean_of(runs: list[dict]) -> dict:
+    """Rounds combined: mean throughput, latency and CPU figures, worst p99, summed counts, each round's req/s."""
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return round(sum(values) / len(values), 2) if values else None
+
+    combined = {key: mean(key) for key in ("requests_per_s", "articles_per_s", "p50_ms", "server_cpu_ms_per_article",
+                                           "articles_per_model_call")}
+    combined.update({"p99_ms": max((r["p99_ms"] for r in runs if r["p99_ms"] is not None), default=None),
+                     "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs),
+                     "first_error": next((r["first_error"] for r in runs if r["first_error"]), None),
+                     "rounds_requests_per_s": [r["requests_per_s"] for r in runs]})
+    return combined
+
+
+def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: list[dict], home: str) -> list[dict]:
+    path = artefact_dir(reference)
+    tag = register(path, home, f"bench-{kind}")
+    print(f"[{kind}] {path} -> {tag}", flush=True)
+    bento_port, naive_port = free_port(), free_port()
+    servers = {
+        "anchor": Server(f"{kind}-naive", [PYTHON, str(REPO / "benchmarks" / "naive_server.py"), "--model", str(path),
+                                            "--port", str(naive_port), "--torch-threads", str(args.torch_threads)],
+                         _env(), naive_port, home),
+        "bentoml": Server(f"{kind}-bentoml", [PYTHON, "-m", "bentoml", "serve", "serving.service:ArabicNewsTopics",
+                                               "--host", "127.0.0.1", "--port", str(bento_port)],
+                          _env(BENTOML_HOME=home, ARABIC_NEWS_MODEL_TAG=tag, ARABIC_NEWS_WORKERS=str(args.workers),
+                               ARABIC_NEWS_TORCH_THREADS=str(args.torch_threads),
+                               ARABIC_NEWS_ACCESS_LOG="1" if args.access_log else "0"), bento_port, home),
+    }
+    results = []
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        for server in servers.values():  # warm-up, also lets BentoML's batcher fit its latency model
+            run_load(server.url, articles, 6 * max(args.concurrency), max(args.concurrency), args.articles, 60)
+        for concurrency in args.concurrency:
+            rounds: dict[str, list[dict]] = {"anchor": [], "bentoml": []}
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    before = batch_stats(server.url) if name == "bentoml" else None
+                    cpu = server.cpu_seconds()
+                    result = run_load(server.url, articles, args.requests, concurrency, args.articles, args.time_limit)
+                    done = result["ok"] * args.articles
+                    result["server_cpu_ms_per_article"] = round((server.cpu_seconds() - cpu) * 1000 / done, 2) if done else None
+                    if before is not None:
+                        after = batch_stats(server.url)
+                        calls = after[1] - before[1]
+                        result["articles_per_model_call"] = round((after[0] - before[0]) / calls, 2) if calls else None
+                    rounds[name].append(result)
+                    print(f"[{kind}] c={concurrency} {name:8s} {json.dumps(result)}", flush=True)
+            for name, runs in rounds.items():
+                results.append({"model": kind, "tag": tag, "server": name, "concurrency": concurrency,
+                                "articles_per_request": args.articles, **_mean_of(runs)})
+    finally:
+        for server in servers.values():
+            server.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default=os.environ.get("ARABIC_NEWS_MODEL_TAG", "arabic-news-topics"),
+                        help="baseline artefact directory or store tag (default: the store's default model)")
+    parser.add_argument("--transformer", help="compact transformer artefact directory or store tag (optional)")
+    parser.add_argument("--requests", type=int, default=300, help="requests per measurement")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated client concurrency levels")
+    parser.add_argument("--articles", type=int, default=1, help="articles per request")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating anchor/service rounds per level")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per measurement (stops early)")
+    parser.add_argument("--workers", type=int, default=1, help="service worker processes (ARABIC_NEWS_WORKERS)")
+    parser.add_argument("--torch-threads", type=int, default=max(1, (os.cpu_count() or 1) - 1),
+                        help="torch threads for both servers (transformer models); default: cores - 1")
+    parser.add_argument("--access-log", action="store_true", help="keep the service's per-request access log on")
+    parser.add_argument("--json-out", help="write all results to this JSON file")
+    args = parser.parse_args(argv)
+    args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped on the way out
+
+    articles, source = load_articles()
+    meta = {"cpus": os.cpu_count(), "load_average_start": os.getloadavg(), "articles_source": source,
+            "requests": args.requests, "articles_per_request": args.articles, "time_limit_s": args.time_limit,
+            "workers": args.workers, "torch_threads": args.torch_threads, "access_log": args.access_log}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-bentoml-home-") as home:
+        models = [("baseline", args.baseline)] + ([("transformer", args.transformer)] if args.transformer else [])
+        for kind, reference in models:
+            results += bench_model(kind, reference, args, articles, home)
+    meta["load_average_end"] = os.getloadavg()
+
+    print(f"\n{'model':<12}{'server':<9}{'conc':>5}{'req/s':>9}{'art/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'err':>5}"
+          f"{'art/call':>9}{'cpu ms/art':>11}{'speedup':>9}")
+    anchors = {(r["model"], r["concurrency"]): r["requests_per_s"] for r in results if r["server"] == "anchor"}
+    for r in results:
+        speedup = r["requests_per_s"] / anchors[(r["model"], r["concurrency"])] if r["server"] == "bentoml" else 1.0
+        r["speedup_vs_anchor"] = round(speedup, 2)
+        print(f"{r['model']:<12}{r['server']:<9}{r['concurrency']:>5}{r['requests_per_s']:>9.1f}{r['articles_per_s']:>9.1f}"
+              f"{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}{r['errors']:>5}"
+              f"{r.get('articles_per_model_call') or '':>9}{r['server_cpu_ms_per_article'] or 0:>11.1f}{speedup:>9.2f}")
+    print(f"\nload average {meta['load_average_start']} -> {meta['load_average_end']} on {meta['cpus']} CPUs "
+          f"(shared machine: other processes compete for the same cores)")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

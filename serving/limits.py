@@ -1,0 +1,201 @@
+"""Request limits and input checks that run before any parsing, plus the uniform 4xx error body.
+
+``RequestLimitsMiddleware`` is a plain ASGI middleware. For requests with a body (POST, PUT, PATCH) it:
+
+1. rejects a declared ``Content-Length`` over the limit with 413 without reading the body;
+2. reads the body, counting streamed bytes (chunked uploads have no Content-Length), and answers 413 as
+   soon as the count passes the limit;
+3. answers 400 when the body is not valid UTF-8, naming the byte offset;
+4. answers 415 for media types the API does not parse (forms, multipart, pickles);
+5. replays the checked body to the application.
+
+It also rewrites the application's own 400 validation answers (pydantic errors, which BentoML returns as
+``{"error", "detail": [{"type", "loc", "msg"}]}``) into one documented shape, so every client error reads::
+
+    {"error": "texts[2]: text is blank ...", "detail": [{"field": "texts[2]", "loc": ["texts", 2],
+                                                       "type": "value_error", "msg": "..."}]}
+
+where ``field`` is ``body`` when the problem is the request as a whole (invalid JSON, wrong top-level type).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Awaitable, Callable, MutableMapping
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_TEXTS = 64                   # articles per /classify request
+MAX_TEXT_CHARS = 100_000         # characters (code points) per text; about 50 pages of Arabic prose
+MAX_TITLE_CHARS = 2_000          # characters per title
+MAX_TOP_K = 50                   # /explain evidence items per list
+# 64 texts of 100,000 Arabic characters are 12.8 MB of UTF-8 JSON, so 16 MiB admits a full request sent as
+# raw UTF-8 (json.dumps(..., ensure_ascii=False)); \u-escaped Arabic takes three times more and must be split.
+MAX_BODY_BYTES = int(os.environ.get("ARABIC_NEWS_MAX_BODY_BYTES", 16 * 1024 * 1024))
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Bodies BentoML would parse as forms or pickles: the API takes JSON only. Form encoding is what `curl -d`
+# sends without -H 'Content-Type: application/json', so it gets a 415 that says so rather than a puzzling 400.
+_UNPARSED_MEDIA = {"multipart/form-data", "application/x-www-form-urlencoded", "application/vnd.bentoml+pickle"}
+
+# Arabic-script letters: Arabic, Arabic Supplement, Extended-A/B and the presentation forms. Digits are
+# not letters, so the Arabic-Indic digits never count.
+_LETTER_RE = re.compile(r"[^\W\d_]")
+_ARABIC_LETTER_RE = re.compile(r"(?=[^\W\d_])[\u0600-\u06FF\u0750-\u077F\u0870-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+
+
+def arabic_ratio(*parts: str | None) -> float:
+    """Share of the letters in ``parts`` that are Arabic script (0.0 when there are no letters).
+
+    Text in another language or script is still classified; a low ratio says the model (trained on Arabic
+    news) is out of its domain."""
+    letters = arabic = 0
+    for part in parts:
+        if part:
+            letters += len(_LETTER_RE.findall(part))
+            arabic += len(_ARABIC_LETTER_RE.findall(part))
+    return round(arabic / letters, 4) if letters else 0.0
+
+
+def field_name(loc: list | tuple) -> str:
+    """``["texts", 2]`` -> ``texts[2]``; an empty location is the request ``body`` itself."""
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+def error_body(detail: list[dict]) -> dict:
+    """The uniform client-error body: a one-line summary plus one entry per problem."""
+    entries = []
+    for item in detail:
+        loc = list(item.get("loc") or [])
+        entries.append({"field": field_name(loc), "loc": loc or ["body"], "type": item.get("type", "invalid"),
+                        "msg": item.get("msg", "")})
+    summary = "; ".join(f"{e['field']}: {e['msg']}" for e in entries[:5])
+    if len(entries) > 5:
+        summary += f"; and {len(entries) - 5} more"
+    return {"error": summary, "detail": entries}
+
+
+async def _send_json(send: Send, status: int, body: dict, close: bool = False) -> None:
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def _too_large(limit: int, size: str) -> dict:
+    return error_body([{"loc": ["body"], "type": "body_too_large",
+                        "msg": f"request body is {size}, over the limit of {limit} bytes ({limit / 2**20:g} MiB); "
+                               f"send fewer or shorter texts per request"}])
+
+
+class RequestLimitsMiddleware:
+    """Size limit, UTF-8 and media-type checks before parsing; uniform 4xx bodies after (see module doc)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if media in _UNPARSED_MEDIA:
+            await _send_json(send, 415, error_body([{
+                "loc": ["body"], "type": "unsupported_media_type",
+                "msg": f"Content-Type {media} is not accepted; send JSON with Content-Type: application/json"}]),
+                close=True)
+            return
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await _send_json(send, 400, error_body([{"loc": ["body"], "type": "content_length_invalid",
+                                                         "msg": f"Content-Length {declared!r} is not a byte count"}]),
+                                 close=True)
+                return
+            if int(declared) > self.max_body_bytes:
+                await _send_json(send, 413, _too_large(self.max_body_bytes, f"{int(declared)} bytes"), close=True)
+                return
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _send_json(send, 413, _too_large(self.max_body_bytes, f"over {self.max_body_bytes} bytes"),
+                                 close=True)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await _send_json(send, 400, error_body([{
+                "loc": ["body"], "type": "utf8_invalid",
+                "msg": f"request body is not valid UTF-8 (byte {exc.start}: {exc.reason}); encode the JSON as UTF-8"}]))
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, _ErrorRewriter(send))
+
+
+class _ErrorRewriter:
+    """Wraps ``send``: a 400 answer in BentoML's validation shape is re-sent in the uniform shape."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.start: Message | None = None
+        self.parts: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and message.get("status") == 400:
+            self.start = message
+            return
+        if self.start is None:
+            await self.send(message)
+            return
+        self.parts.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.parts)
+        try:
+            decoded = json.loads(body)
+            detail = decoded["detail"] if isinstance(decoded, dict) else None
+            if not isinstance(detail, list) or not all(isinstance(d, dict) for d in detail):
+                raise ValueError("not a validation answer")
+        except (ValueError, KeyError):
+            await self.send(self.start)
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        payload = json.dumps(error_body(detail), ensure_ascii=False).encode("utf-8")
+        headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": payload, "more_body": False})

@@ -1,0 +1,226 @@
+"""BentoML service for the Arabic news topic classifier.
+
+    bentoml serve serving.service:ArabicNewsTopics          # http://localhost:3000, OpenAPI at /docs.json
+
+One service, one process, the artefact loaded once with ``training.load``:
+
+* POST /classify is itself the batchable endpoint (``batchable=True``): BentoML's adaptive batcher merges the
+  articles of concurrent requests into one model call of up to ``MAX_BATCH_ARTICLES`` articles and hands each
+  request its own predictions (see ``serving.bento_io`` for how the body becomes one batchable list). The
+  ``bentoml_service_adaptive_batch_size`` (requests per model call) and ``arabic_news_batch_articles``
+  (articles per model call) histograms on /metrics show it.
+* POST /explain, GET (and POST) /metadata, BentoML's /livez, /readyz (200 once the model is loaded and
+  warmed up), /metrics, and the OpenAPI document at /docs.json.
+* ``serving.limits.RequestLimitsMiddleware`` checks body size, UTF-8 and media type before any parsing and
+  gives every 4xx one body shape naming the field and the rule.
+
+The model is the store entry named by ``ARABIC_NEWS_MODEL_TAG`` (a full tag, or a name meaning its promoted,
+else newest, version), default ``training.registry.default_tag("arabic-news-topics")``. It is referenced
+at class level with ``bentoml.models.BentoModel`` so ``bentoml build`` packs it into the Bento. A tag that
+is not in the store stops the server at import, with a message naming the tag and the store.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import bentoml  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+from training import registry  # noqa: E402
+from training.artifact import read_manifest  # noqa: E402
+
+from .limits import (MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TITLE_CHARS, MAX_TOP_K,  # noqa: E402
+                     RequestLimitsMiddleware, arabic_ratio, error_body)
+from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
+from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
+
+logger = logging.getLogger("serving")
+
+MAX_BATCH_ARTICLES = int(os.environ.get("ARABIC_NEWS_MAX_BATCH", 64))   # articles per model call
+# The batcher answers 503 when it predicts a queued request would wait longer than this; high, so that a
+# busy CPU queues requests instead of refusing them (the request timeout below still bounds the wait).
+MAX_LATENCY_MS = int(os.environ.get("ARABIC_NEWS_MAX_LATENCY_MS", 60_000))
+REQUEST_TIMEOUT_S = int(os.environ.get("ARABIC_NEWS_TIMEOUT_S", 120))
+# Each worker process loads its own copy of the model and batches its own connections; one worker suits a
+# small machine (batches grow with the concurrent requests it sees).
+WORKERS = int(os.environ.get("ARABIC_NEWS_WORKERS", 1))
+ACCESS_LOG = os.environ.get("ARABIC_NEWS_ACCESS_LOG", "1").lower() not in ("0", "false", "no")
+
+
+class ModelNotFoundError(RuntimeError):
+    """The configured store tag does not exist; raised at import so the server never starts half-way."""
+
+
+def configured_tag() -> str:
+    """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG`` or the default name."""
+    reference = os.environ.get(registry.TAG_ENV) or registry.DEFAULT_NAME
+    try:
+        tag = reference if ":" in reference else registry.default_tag(reference)
+        registry.resolve(tag)  # present, and written by this package (has artifact/)
+    except registry.RegistryError as exc:
+        raise ModelNotFoundError(f"cannot serve {registry.TAG_ENV}={reference!r}: {exc}") from None
+    return tag
+
+
+MODEL_TAG = configured_tag()
+
+
+@lru_cache(maxsize=1)
+def model_metadata() -> dict:
+    """What /metadata answers; read from the store entry's manifest (no model load)."""
+    manifest = read_manifest(registry.resolve(MODEL_TAG))
+    data = manifest.get("data", {})
+    return MetadataResponse(
+        model=MODEL_TAG, model_type=str(manifest.get("model_type")), labels=list(manifest.get("labels", [])),
+        multi_label=bool(manifest.get("multi_label")), low_confidence_threshold=float(manifest.get("low_confidence", 0.5)),
+        metrics=manifest.get("metrics", {}), data_fingerprint=data.get("fingerprint"),
+        data={k: v for k, v in data.items() if k != "fingerprint"}, created_at=manifest.get("created_at"),
+        library_versions=manifest.get("library_versions", {}),
+        limits={"max_texts": MAX_TEXTS, "max_text_chars": MAX_TEXT_CHARS, "max_title_chars": MAX_TITLE_CHARS,
+                "max_body_bytes": MAX_BODY_BYTES, "max_top_k": MAX_TOP_K},
+    ).model_dump()
+
+
+def torch_threads(workers: int = WORKERS) -> int:
+    """Intra-op threads per worker: the worker's share of the cores, less one for its HTTP event loop.
+    Oversubscription is costly: on a busy 2-core machine, 2 torch threads made a one-article prediction of
+    the compact transformer ~20x slower than 1 thread (threads waiting for each other). Override with
+    ``ARABIC_NEWS_TORCH_THREADS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return int(os.environ.get("ARABIC_NEWS_TORCH_THREADS", 0)) or max(1, cores // max(1, workers) - 1)
+
+
+def _limit_threads(model_type: str) -> None:
+    """Size the worker's BLAS/OpenMP/torch thread pools (see ``torch_threads``) before the model loads."""
+    threads = torch_threads()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    if model_type == "transformer":
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set or parallel work already ran in this process
+            pass
+        logger.info("torch threads: %d", threads)
+
+
+@contextmanager
+def _fast_sklearn() -> Iterator[None]:
+    """Skip scikit-learn's per-call argument validation and finiteness checks during prediction: the inputs
+    are lists of strings already validated by the request models, and the checks cost about a fifth of a
+    single-article prediction. sklearn's config is per thread, so this wraps each model call."""
+    try:
+        import sklearn
+    except ImportError:  # transformer-only environment
+        yield
+        return
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        yield
+
+
+_BATCH_HISTOGRAM: Any = None
+
+
+def _batch_histogram() -> Any:
+    """Articles per model call, on /metrics. Created after BentoML has set the multiprocess directory."""
+    global _BATCH_HISTOGRAM
+    if _BATCH_HISTOGRAM is None:
+        import prometheus_client
+
+        _BATCH_HISTOGRAM = prometheus_client.Histogram(
+            "arabic_news_batch_articles", "Articles per model call (adaptive batching merges concurrent requests)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+    return _BATCH_HISTOGRAM
+
+
+async def _get_metadata(_: Request) -> JSONResponse:
+    return JSONResponse(model_metadata())
+
+
+# GET /metadata; BentoML's own API routes are POST only (the POST route below documents it in /docs.json)
+metadata_app = Starlette(routes=[Route("/metadata", _get_metadata, methods=["GET"])])
+ClassifyOutput.model_tag = MODEL_TAG
+
+
+@bentoml.service(name="arabic_news_topics", workers=WORKERS, threads=2,
+                 traffic={"timeout": REQUEST_TIMEOUT_S}, logging={"access": {"enabled": ACCESS_LOG}})
+class ArabicNewsTopics:
+    """Arabic news topic classifier: POST /classify, POST /explain, GET /metadata."""
+
+    stored = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        import training
+
+        path = Path(self.stored.path) / registry.ARTIFACT_DIR
+        _limit_threads(read_manifest(path).get("model_type", ""))
+        self.classifier = training.load(path)
+        self.classifier.predict(["تجربة"])  # warm caches before /readyz says yes
+        self.meta = model_metadata()
+        self.batches = _batch_histogram()
+        logger.info("serving %s (%s, labels %s)", MODEL_TAG, self.classifier.model_type, ", ".join(self.classifier.labels))
+
+    @bentoml.api(route="/classify", input_spec=ClassifyInput, output_spec=ClassifyOutput, batchable=True,
+                 max_batch_size=MAX_BATCH_ARTICLES, max_latency_ms=MAX_LATENCY_MS)
+    def classify(self, articles: list[ModelArticle]) -> list[ArticlePrediction]:
+        """Classify 1 to 64 articles (`texts`, optional `titles`, one per text). Concurrent requests are batched
+        together for the model; each gets its own predictions, in request order."""
+        logger.debug("model batch: %d articles", len(articles))
+        self.batches.observe(len(articles))
+        texts = [a.text for a in articles]
+        titles = [a.title for a in articles]
+        with _fast_sklearn():
+            predictions = self.classifier.predict(texts, titles if any(titles) else None)
+        return [ArticlePrediction(**p.to_dict(), arabic_ratio=arabic_ratio(title, text))
+                for p, text, title in zip(predictions, texts, titles)]
+
+    @bentoml.api(route="/explain", input_spec=ExplainRequest)
+    def explain(self, text: str, title: str | None = None, top_k: int = 10, label: str | None = None,
+                method: str = "auto") -> ExplainResponse:
+        """The label and its evidence: n-gram weights mapped to the input's own spelling (TF-IDF baseline), or
+        the fall of the label's score when each sentence or the title is removed (any model)."""
+        from training.explain import explain
+
+        labels = self.classifier.labels
+        if label is not None and label not in labels:
+            return JSONResponse(error_body([{"loc": ["label"], "type": "unknown_label",
+                                             "msg": f"unknown label {label!r}; the model's labels are {', '.join(labels)}"}]),
+                                status_code=400)
+        if method == "linear" and self.meta["model_type"] != "baseline":
+            return JSONResponse(error_body([{"loc": ["method"], "type": "method_unavailable",
+                                             "msg": f"linear explanations need the TF-IDF baseline; this is a "
+                                                    f"{self.meta['model_type']} model, use occlusion or auto"}]),
+                                status_code=400)
+        try:
+            with _fast_sklearn():
+                result = explain(self.classifier, text, title, label=label, top_k=top_k, method=method)
+        except ValueError as exc:  # method="linear" on a model without linear TF-IDF coefficients
+            if method != "linear":
+                raise
+            return JSONResponse(error_body([{"loc": ["method"], "type": "method_unavailable", "msg": str(exc)}]),
+                                status_code=400)
+        return ExplainResponse(model=MODEL_TAG, arabic_ratio=arabic_ratio(title, text), **result.to_dict())
+
+    @bentoml.api(route="/metadata")
+    def metadata(self) -> MetadataResponse:
+        """Model tag, type, labels, metrics, data fingerprint, creation time and request limits (also GET)."""
+        return MetadataResponse(**self.meta)
+
+
+ArabicNewsTopics.mount_asgi_app(metadata_app, path="/")
+ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware)

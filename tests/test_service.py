@@ -1,0 +1,409 @@
+"""The BentoML service over real HTTP: a real server (``bentoml serve``) on a free loopback port, serving a
+baseline trained and registered here, no mocks.
+
+The module registers the session's baseline (trained on the built-in sample corpus by conftest) in the
+session's temporary BentoML home (conftest sets BENTOML_HOME before anything imports bentoml, and the server
+process inherits it), starts the server once and runs every check against it; the clean-shutdown test stops
+it and therefore runs last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_PAGE = "examples/000_e15a76a4801cf1d0.txt"
+START_TIMEOUT_S = 180
+ARABIC = ("يستعد المغرب لتنظيم لقاء دولي للتحالف العالمي ضد داعش في شهر ماي المقبل بمشاركة وزير الخارجية الأمريكي، "
+          "لتنسيق الجهود الدولية للتصدي للتنظيم الإرهابي.")
+SPORT = "فاز المنتخب المغربي على نظيره البرازيلي بهدفين نظيفين في مباراة ودية أقيمت مساء السبت بمدينة طنجة."
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port: int, log: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "serving.service:ArabicNewsTopics", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=REPO, env=_env(**env), stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _tail(log: Path, chars: int = 4000) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(baseline_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The session's baseline (conftest: trained in-process on the sample corpus), registered in the session's
+    temporary BentoML home, and a running server for it: {url, tag, proc, log, labels}."""
+    from training.registry import register
+
+    work = tmp_path_factory.mktemp("service")
+    tag = register(baseline_run["best_artifact"], f"topics-service-{uuid.uuid4().hex[:8]}")["tag"]
+
+    port, log = _free_port(), work / "server.log"
+    proc = _serve(port, log, ARABIC_NEWS_MODEL_TAG=tag)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode} before it was ready; log:\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after {START_TIMEOUT_S}s; log:\n{_tail(log)}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        labels = httpx.get(url + "/metadata", timeout=10).json()["labels"]
+        yield {"url": url, "tag": tag, "proc": proc, "log": log, "labels": labels}
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def client(server: dict):
+    if server["proc"].poll() is not None:
+        pytest.fail(f"the server has stopped (exit {server['proc'].returncode}); log:\n{_tail(server['log'])}")
+    with httpx.Client(base_url=server["url"], timeout=60) as http:
+        yield http
+
+
+def _check_prediction(prediction: dict, labels: list[str], multi_label: bool) -> None:
+    assert prediction["label"] in labels
+    assert prediction["labels"][0] == prediction["label"] and set(prediction["labels"]) <= set(labels)
+    assert set(prediction["scores"]) == set(labels)
+    assert all(0.0 <= s <= 1.0 for s in prediction["scores"].values())
+    if not multi_label:
+        assert sum(prediction["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert isinstance(prediction["low_confidence"], bool)
+    assert 0.0 <= prediction["arabic_ratio"] <= 1.0
+
+
+# ------------------------------------------------------------------------------------------- healthy paths
+
+def test_health_endpoints(client) -> None:
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "bentoml_service" in metrics.text
+
+
+def test_classify_one(client, server) -> None:
+    response = client.post("/classify", json={"texts": [ARABIC]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == server["tag"]
+    multi_label = client.get("/metadata").json()["multi_label"]
+    assert len(body["predictions"]) == 1
+    _check_prediction(body["predictions"][0], server["labels"], multi_label)
+    assert body["predictions"][0]["arabic_ratio"] > 0.95
+
+
+def test_classify_batch_keeps_order_and_titles(client, server) -> None:
+    texts = [ARABIC, SPORT, ARABIC]
+    together = client.post("/classify", json={"texts": texts, "titles": ["المغرب وداعش", None, ""]})
+    assert together.status_code == 200, together.text
+    predictions = together.json()["predictions"]
+    assert len(predictions) == 3
+    multi_label = client.get("/metadata").json()["multi_label"]
+    for prediction in predictions:
+        _check_prediction(prediction, server["labels"], multi_label)
+    alone = client.post("/classify", json={"texts": [SPORT]}).json()["predictions"][0]
+    assert alone["scores"] == pytest.approx(predictions[1]["scores"], abs=1e-6)  # position 1 is the sport text
+    # An empty title means no title, exactly like no titles at all.
+    plain = client.post("/classify", json={"texts": [ARABIC]}).json()["predictions"][0]
+    assert plain["scores"] == pytest.approx(predictions[2]["scores"], abs=1e-6)
+
+
+def test_other_script_is_classified_but_flagged(client) -> None:
+    response = client.post("/classify", json={"texts": ["The central bank raised interest rates again on Tuesday.",
+                                                        "Привет, как дела?"]})
+    assert response.status_code == 200, response.text
+    assert [p["arabic_ratio"] for p in response.json()["predictions"]] == [0.0, 0.0]
+    mixed = client.post("/classify", json={"texts": ["وزير الخارجية met the minister"]}).json()
+    assert 0.2 < mixed["predictions"][0]["arabic_ratio"] < 0.8
+
+
+@pytest.mark.shared
+def test_example_page_is_not_sport(client, shared_dir) -> None:
+    page = shared_dir / EXAMPLE_PAGE
+    if not page.is_file():
+        pytest.skip(f"{EXAMPLE_PAGE} is absent")
+    response = client.post("/classify", json={"texts": [page.read_text(encoding="utf-8")]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["label"] != "sport"
+
+
+def test_concurrent_requests_all_succeed_and_are_batched(client, server) -> None:
+    def histogram() -> tuple[float, float]:
+        text = client.get("/metrics").text
+        count = float(re.search(r"^arabic_news_batch_articles_count(?:\{[^}]*\})? (\S+)$", text, re.M).group(1))
+        single = float(re.search(r'^arabic_news_batch_articles_bucket\{le="1\.0"[^}]*\} (\S+)$', text, re.M).group(1))
+        return count, single
+
+    count_before, single_before = histogram()
+    results: list[tuple[int, list]] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        with httpx.Client(base_url=server["url"], timeout=120) as http:
+            for j in range(4):
+                text = f"{ARABIC if (i + j) % 2 else SPORT} {i}-{j}"
+                response = http.post("/classify", json={"texts": [text]})
+                with lock:
+                    results.append((response.status_code, response.json().get("predictions", [])))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 64
+    assert all(status == 200 and len(predictions) == 1 for status, predictions in results), results[:3]
+    count_after, single_after = histogram()
+    calls = count_after - count_before
+    merged = calls - (single_after - single_before)
+    # 64 one-article requests from 16 threads: the batcher must have put more than one article in some call
+    assert 0 < calls < 64 and merged >= 1, (calls, merged)
+
+
+def test_explain_maps_evidence_to_original_spelling(client, server) -> None:
+    title = "المغرب يستضيف التحالف الدولي ضد داعش"
+    response = client.post("/explain", json={"text": ARABIC, "title": title, "top_k": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == server["tag"] and body["label"] in server["labels"] and body["method"] == "linear"
+    assert 0 < len(body["evidence"]) <= 5 and all(e["weight"] > 0 for e in body["evidence"])
+    assert all(e["weight"] < 0 for e in body["counter_evidence"])
+    for item in body["evidence"] + body["counter_evidence"]:
+        assert item["kind"] in ("word", "char")
+        for original in item["original"]:  # the input's own spelling, not the normalised feature
+            assert original in ARABIC or original in title, item
+    assert body["words"] and all(w["word"] in ARABIC or w["word"] in title for w in body["words"])
+    # The normalised feature of "الخارجية" is "الخارجيه"; the explanation shows the original.
+    folded = [e for e in body["evidence"] + body["counter_evidence"] if e["feature"] != e["original"][0]]
+    assert all(e["original"][0] in ARABIC + title for e in folded)
+
+
+def test_explain_by_occlusion(client, server) -> None:
+    text = f"{ARABIC}\n{SPORT}\nوقال مسؤول إن الاجتماع سيعقد في الرباط."
+    response = client.post("/explain", json={"text": text, "method": "occlusion", "label": server["labels"][0]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["method"] == "occlusion" and body["label"] == server["labels"][0]
+    for item in body["evidence"] + body["counter_evidence"]:
+        assert item["kind"] == "sentence" and text[item["start"]:item["end"]] == item["original"][0]
+
+
+def test_metadata(client, server) -> None:
+    got = client.get("/metadata")
+    assert got.status_code == 200
+    body = got.json()
+    assert body["model"] == server["tag"] and body["model_type"] == "baseline"
+    assert body["labels"] == server["labels"] and body["data_fingerprint"].startswith("sha256:")
+    assert body["created_at"] and "validation" in body["metrics"] and "test" in body["metrics"]
+    assert body["limits"]["max_texts"] == 64 and body["limits"]["max_text_chars"] == 100_000
+    assert client.post("/metadata").json() == body
+
+
+def test_openapi_documents_the_endpoints(client) -> None:
+    spec = client.get("/docs.json").json()
+    for path in ("/classify", "/explain", "/metadata", "/readyz", "/livez", "/metrics"):
+        assert path in spec["paths"], path
+    request = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert request["properties"]["texts"]["maxItems"] == 64
+    assert re.search(r"[\u0600-\u06FF]", json.dumps(request, ensure_ascii=False))  # Arabic examples
+    response = spec["paths"]["/classify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"model", "predictions"} <= set(response["properties"])
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+BAD_JSON = [
+    ("empty list", {"texts": []}, "texts", "too_short"),
+    ("65 texts", {"texts": ["نص"] * 65}, "texts", "too_long"),
+    ("blank text", {"texts": ["نص", "  \n\t "]}, "texts[1]", "value_error"),
+    ("text over 100,000 characters", {"texts": ["ا" * 100_001]}, "texts[0]", "string_too_long"),
+    ("texts not a list", {"texts": "نص"}, "texts", "list_type"),
+    ("a text that is a number", {"texts": [42]}, "texts[0]", "string_type"),
+    ("a title that is a number", {"texts": ["نص"], "titles": [7]}, "titles[0]", "string_type"),
+    ("titles of the wrong length", {"texts": ["نص", "نص"], "titles": ["عنوان"]}, "titles", "value_error"),
+    ("missing texts", {}, "texts", "missing"),
+    ("unknown field", {"texts": ["نص"], "text": "نص"}, "text", "extra_forbidden"),
+    ("body not an object", ["نص"], "body", "model_type"),
+]
+
+
+def _assert_names(response, field: str, rule: str, status: int = 400) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert any(d["field"] == field and d["type"] == rule for d in body["detail"]), body
+    assert field in body["error"]
+
+
+@pytest.mark.parametrize("case,body,field,rule", BAD_JSON, ids=[c[0] for c in BAD_JSON])
+def test_bad_classify_requests_name_field_and_rule(client, case, body, field, rule) -> None:
+    _assert_names(client.post("/classify", json=body), field, rule)
+
+
+MALFORMED = [
+    ("invalid JSON", b'{"texts": ["a",', "body", "json_invalid"),
+    ("lone surrogate", b'{"texts": ["\\ud800"]}', "body", "json_invalid"),
+    ("NaN for a text", b'{"texts": [NaN]}', "texts[0]", "string_type"),
+    ("invalid UTF-8", '{"texts": ["نص'.encode() + b"\xff\xfe" + b'"]}', "body", "utf8_invalid"),
+    ("empty body", b"", "texts", "missing"),
+]
+
+
+@pytest.mark.parametrize("case,raw,field,rule", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_malformed_bodies_are_400(client, case, raw, field, rule) -> None:
+    _assert_names(client.post("/classify", content=raw, headers={"content-type": "application/json"}), field, rule)
+
+
+def test_declared_oversize_body_is_refused_before_reading(server) -> None:
+    limit = client_limit(server)
+    host, port = server["url"].removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST /classify HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {limit + 1}\r\n\r\n".encode())  # headers only: never sends the body
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), reply[:300]
+    assert json.loads(payload)["detail"][0]["type"] == "body_too_large"
+
+
+def test_streamed_oversize_body_is_refused(client, server) -> None:
+    limit = client_limit(server)
+
+    def chunks():  # no Content-Length: the size is only known while reading
+        yield b'{"texts": ["'
+        sent = 0
+        while sent <= limit:
+            yield b"a" * 65536
+            sent += 65536
+        yield b'"]}'
+
+    _assert_names(client.post("/classify", content=chunks(), headers={"content-type": "application/json"}),
+                  "body", "body_too_large", status=413)
+
+
+def client_limit(server: dict) -> int:
+    return httpx.get(server["url"] + "/metadata", timeout=10).json()["limits"]["max_body_bytes"]
+
+
+@pytest.mark.parametrize("body,field,rule", [
+    ({"text": ""}, "text", "value_error"),
+    ({"text": "نص", "top_k": 0}, "top_k", "greater_than_equal"),
+    ({"text": "نص", "top_k": "5"}, "top_k", "int_type"),
+    ({"text": "نص", "label": "weather"}, "label", "unknown_label"),
+    ({"text": "نص", "method": "magic"}, "method", "literal_error"),
+    ({"texts": ["نص"]}, "text", "missing"),
+])
+def test_bad_explain_requests_name_field_and_rule(client, body, field, rule) -> None:
+    _assert_names(client.post("/explain", json=body), field, rule)
+
+
+def test_server_survives_bad_input(client) -> None:
+    assert client.post("/classify", content=b"\x00\x01garbage", headers={"content-type": "application/json"}).status_code == 400
+    assert client.post("/classify", files={"texts": ("a.txt", b"x")}).status_code == 415
+    form = client.post("/classify", content='{"texts": ["نص"]}'.encode(),  # curl -d without a Content-Type
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    _assert_names(form, "body", "unsupported_media_type", status=415)
+    assert client.post("/classify", json={"texts": ["نص"]}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/classify", "/explain"])
+def test_generated_requests_never_get_a_server_error(server, path) -> None:
+    """Requests generated from the served OpenAPI document, valid and deliberately invalid: never a 5xx."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    operation = schemathesis.openapi.from_url(server["url"] + "/docs.json")[path]["POST"]
+    statuses: list[int] = []
+    for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                  phases=[Phase.explicit, Phase.generate])
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def check(case) -> None:
+            response = case.call(base_url=server["url"], timeout=60)
+            statuses.append(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        check()
+    assert 200 in statuses and any(400 <= s < 500 for s in statuses), statuses
+
+
+# ------------------------------------------------------------------------------------------------ lifecycle
+
+def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
+    log = tmp_path / "missing.log"
+    started = time.monotonic()
+    proc = _serve(_free_port(), log, ARABIC_NEWS_MODEL_TAG="no-such-topics-model:v0")
+    try:
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        pytest.fail(f"a server for a missing tag kept running; log:\n{_tail(log)}")
+    assert code != 0
+    output = _tail(log, 20000)
+    assert "no-such-topics-model:v0" in output and "not in the BentoML store" in output, output
+    assert time.monotonic() - started < 120
+
+
+def test_zz_sigterm_shuts_down_cleanly(server) -> None:
+    """Runs last (it stops the module's server): SIGTERM -> exit status 0 within a few seconds."""
+    proc = server["proc"]
+    assert proc.poll() is None, _tail(server["log"])
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"no exit 20 s after SIGTERM; log:\n{_tail(server['log'])}")
+    assert code == 0, _tail(server["log"])
+    assert time.monotonic() - started < 15
