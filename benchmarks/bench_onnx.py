@@ -1,0 +1,112 @@
+"""Torch eager vs ONNX Runtime fp32 vs int8 for a transformer artefact: throughput and macro-F1.
+
+    .venv/bin/python benchmarks/bench_onnx.py ARTIFACT_DIR [--data /work/shared/datasets/arabic-news-topics]
+        [--threads 1] [--articles 256] [--out result.json]
+
+Exports into a temporary copy of the artefact (the artefact itself is not changed), then on the test split:
+throughput in articles/s at batch 32 and batch 1 (tokenisation included, the same token ids for every
+backend, best of --repeats runs), and macro-F1 / accuracy of the primary label for torch and int8. The
+machine's load average is recorded next to the figures: on a shared CPU they move with it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def throughput(score, texts, titles, batch: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            score(texts[i:i + batch], titles[i:i + batch])
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact")
+    parser.add_argument("--data", default="/work/shared/datasets/arabic-news-topics")
+    parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime intra-op threads")
+    parser.add_argument("--articles", type=int, default=256, help="test articles timed at batch 32 (batch 1: a quarter)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default=None, help="also write the result as JSON here")
+    args = parser.parse_args()
+
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+
+    import training
+    from training.config import DataConfig
+    from training.data import load_data
+    from training.onnx_export import FP32_FILE, INT8_FILE, ONNX_DIR, OnnxScorer, add_onnx_to_artifact, onnx_scores
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
+    try:
+        copy = work / "artifact"
+        shutil.copytree(args.artifact, copy)
+        entry = add_onnx_to_artifact(copy)
+        os.environ["ARABIC_NEWS_ONNX"] = "0"
+        classifier = training.load(copy)
+        classifier.onnx_session = None
+        data = load_data(DataConfig(path=args.data), seed=13)
+        test = data.test
+        texts, titles = list(test.texts), list(test.titles)
+        fp32 = OnnxScorer(copy / ONNX_DIR / FP32_FILE, threads=args.threads)
+        int8 = OnnxScorer(copy / ONNX_DIR / INT8_FILE, threads=args.threads)
+        backends = {"torch": classifier.predict_scores,
+                    "onnx_fp32": lambda t, h: onnx_scores(classifier, fp32, t, h),
+                    "onnx_int8": lambda t, h: onnx_scores(classifier, int8, t, h)}
+        result = {"artifact": str(Path(args.artifact).resolve()), "model": {k: classifier.manifest["model"].get(k) for k in
+                  ("source", "architecture", "parameters", "max_length")}, "threads": args.threads,
+                  "test_articles": len(texts), "sizes_bytes": {"torch_safetensors": sum(p.stat().st_size for p in (copy / "model").glob("*.safetensors")),
+                  "onnx_fp32": (copy / ONNX_DIR / FP32_FILE).stat().st_size, "onnx_int8": (copy / ONNX_DIR / INT8_FILE).stat().st_size},
+                  "load_before": os.getloadavg(), "throughput_articles_per_s": {}, "quality": {}}
+        n32, n1 = min(args.articles, len(texts)), max(8, min(args.articles, len(texts)) // 4)
+        for name, score in backends.items():
+            score(texts[:8], titles[:8])  # warm-up
+            result["throughput_articles_per_s"][name] = {
+                "batch_32": round(throughput(score, texts[:n32], titles[:n32], 32, args.repeats), 1),
+                "batch_1": round(throughput(score, texts[:n1], titles[:n1], 1, args.repeats), 1)}
+            print(name, result["throughput_articles_per_s"][name], flush=True)
+        truth = test.primary_ids(classifier.labels)
+        scores = {name: backends[name](texts, titles) for name in ("torch", "onnx_int8")}
+        for name, s in scores.items():
+            predicted = s.argmax(axis=1)
+            result["quality"][name] = {"macro_f1": round(float(f1_score(truth, predicted, labels=range(len(classifier.labels)),
+                                                                        average="macro", zero_division=0)), 4),
+                                       "accuracy": round(float(accuracy_score(truth, predicted)), 4)}
+        result["quality"]["int8_argmax_agreement"] = round(float((scores["torch"].argmax(1) == scores["onnx_int8"].argmax(1)).mean()), 4)
+        result["quality"]["int8_max_abs_score_diff"] = round(float(np.abs(scores["torch"] - scores["onnx_int8"]).max()), 4)
+        result["quality"]["macro_f1_loss_points"] = round(100 * (result["quality"]["torch"]["macro_f1"] - result["quality"]["onnx_int8"]["macro_f1"]), 2)
+        tp = result["throughput_articles_per_s"]
+        result["speedup_int8_vs_torch"] = {b: round(tp["onnx_int8"][b] / tp["torch"][b], 2) for b in ("batch_32", "batch_1")}
+        result["speedup_fp32_vs_torch"] = {b: round(tp["onnx_fp32"][b] / tp["torch"][b], 2) for b in ("batch_32", "batch_1")}
+        result["load_after"] = os.getloadavg()
+        result["export"] = {k: entry.get(k) for k in ("opset", "exporter", "quantization", "export_seconds")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Property-based fuzzing of the running HTTP service with schemathesis, plus hand-written hostile bodies.
+
+The server is the one tests/test_service.py starts (its ``server`` fixture and helpers are imported, so this
+module runs its own server for the session's baseline). Every operation in /docs.json gets up to
+``MAX_EXAMPLES`` generated requests (valid and schema-violating); checks: no 5xx, and responses conform to the
+documented schema. The hand-written bodies must all be answered with a 4xx, never a 5xx or a dropped connection.
+"""
+from __future__ import annotations
+
+import json
+import traceback
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+httpx = pytest.importorskip("httpx")
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error, response_schema_conformance  # noqa: E402
+
+from test_service import server  # noqa: E402,F401  (module fixture: a real `bentoml serve` on a free port)
+
+pytestmark = pytest.mark.slow
+
+MAX_EXAMPLES = 50
+
+
+def test_every_operation_never_5xx_and_conforms(server) -> None:  # noqa: F811
+    """Each operation of /docs.json, driven by its own hypothesis strategy (schemathesis' pytest plugin,
+    ``from_fixture``, does not run on this pytest: ``'Function' object has no attribute '_nodeid'``)."""
+    from hypothesis import given
+
+    schema = schemathesis.openapi.from_url(server["url"] + "/docs.json", timeout=30)
+    schema.config.update(base_url=server["url"])
+    failures, operations = [], []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations.append(operation.label)
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                  print_blob=True, database=None)
+        def fuzz(case) -> None:
+            case.call_and_validate(checks=[not_a_server_error, response_schema_conformance], timeout=60)
+
+        try:
+            fuzz()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001  schemathesis' FailureGroup is a BaseExceptionGroup
+            failures.append(f"{operation.label}: " + "".join(traceback.format_exception(exc))[-6000:])
+    assert {"POST /classify", "POST /explain"} <= set(operations), operations
+    # Known, reported in docs/robustness.md: /docs.json documents 4xx bodies as BentoML's default
+    # ({"error", "detail": string}) while serving.limits answers {"error", "detail": [ {field, loc, type, msg} ]}.
+    # Only that mismatch is tolerated (as xfail); a 5xx or any other violation fails the test.
+    known = [f for f in failures if "Response violates schema" in f and "Server error" not in f
+             and "for status code 4" in f and "Schema at /properties/detail" in f and "1 distinct failure" in f]
+    unknown = [f for f in failures if f not in known]
+    assert not unknown, "\n\n".join(unknown)
+    if known:
+        pytest.xfail("OpenAPI 4xx schema does not match the error body (see docs/robustness.md):\n" + "\n".join(known)[:1500])
+
+
+# --------------------------------------------------------------------------------- hand-written bodies
+
+def _raw(client: httpx.Client, path: str, body: bytes | str, content_type: str = "application/json") -> httpx.Response:
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return client.post(path, content=data, headers={"content-type": content_type})
+
+
+NASTY = {
+    "huge_integer_top_k": ("/explain", '{"text": "نص", "top_k": ' + "9" * 5000 + "}"),
+    "huge_float": ("/explain", '{"text": "نص", "top_k": 1e400}'),
+    "negative_top_k": ("/explain", '{"text": "نص", "top_k": -1}'),
+    "nested_arrays_texts": ("/classify", '{"texts": ' + "[" * 5000 + "]" * 5000 + "}"),
+    "deep_nested_object": ("/classify", '{"texts": ["x"], "titles": ' + '{"a":' * 3000 + "1" + "}" * 3000 + "}"),
+    "lone_surrogate_escape": ("/classify", '{"texts": ["\\ud800"]}'),
+    "lone_surrogate_title": ("/classify", '{"texts": ["نص"], "titles": ["\\udfff"]}'),
+    "raw_surrogate_bytes": ("/classify", b'{"texts": ["\xed\xa0\x80"]}'),
+    "null_byte_raw": ("/classify", b'{"texts": ["\x00"]}'),
+    "ten_thousand_titles": ("/classify", json.dumps({"texts": ["نص"], "titles": ["عنوان"] * 10_000})),
+    "ten_thousand_texts": ("/classify", json.dumps({"texts": ["نص"] * 10_000})),
+    "texts_not_list": ("/classify", '{"texts": "نص"}'),
+    "texts_numbers": ("/classify", '{"texts": [1, 2, 3]}'),
+    "empty_object": ("/classify", "{}"),
+    "json_null": ("/classify", "null"),
+    "top_level_array": ("/classify", '[{"texts": ["نص"]}]'),
+    "truncated_json": ("/classify", '{"texts": ["نص"'),
+    "duplicate_keys": ("/classify", '{"texts": ["نص"], "texts": 5}'),
+    "nan_literal": ("/explain", '{"text": "نص", "top_k": NaN}'),
+    "unknown_field": ("/classify", '{"texts": ["نص"], "text": "x"}'),
+    "invalid_utf8": ("/classify", b'{"texts": ["\xff\xfe"]}'),
+    "explain_unknown_label": ("/explain", '{"text": "نص", "label": "\\ud800"}'),
+    "explain_bad_method": ("/explain", '{"text": "نص", "method": "shap"}'),
+    "metadata_garbage": ("/metadata", "{{{"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NASTY))
+def test_hostile_body_is_a_client_error(server, name: str) -> None:  # noqa: F811
+    path, body = NASTY[name]
+    with httpx.Client(base_url=server["url"], timeout=60) as client:
+        response = _raw(client, path, body)
+    assert 400 <= response.status_code < 500, f"{name}: {response.status_code} {response.text[:300]}"
+    assert "error" in response.json(), response.text[:300]
+
+
+@pytest.mark.parametrize("body", ['{"texts": ["\\u0000"]}', '{"texts": ["نص\\u0000نص"], "titles": ["\\u0000"]}'])
+def test_null_characters_are_never_a_server_error(server, body: str) -> None:  # noqa: F811
+    """U+0000 is a valid JSON string character and not whitespace: the API classifies it (arabic_ratio 0,
+    low_confidence) rather than refusing it. Either answer is acceptable; a 5xx is not."""
+    with httpx.Client(base_url=server["url"], timeout=60) as client:
+        response = _raw(client, "/classify", body)
+    assert response.status_code in (200, 400), response.text[:300]
+
+
+def test_wrong_content_types_are_client_errors(server) -> None:  # noqa: F811
+    with httpx.Client(base_url=server["url"], timeout=60) as client:
+        for content_type in ("multipart/form-data; boundary=x", "application/vnd.bentoml+pickle", "text/plain"):
+            response = _raw(client, "/classify", b"--x\r\n\r\n--x--", content_type)
+            assert response.status_code < 500, (content_type, response.status_code, response.text[:300])
+        assert client.get("/livez").status_code == 200  # and the server is still up

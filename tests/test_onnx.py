@@ -1,0 +1,200 @@
+"""ONNX export: fp32 parity with torch, int8 agreement, the artefact rewrite and its checksums, the loading seam.
+
+A tiny compact encoder is trained for a few dozen steps on the built-in sample corpus (so its logits carry a
+signal and int8 agreement means something), saved as a real artefact, then exported.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from training.config import TransformerConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_artifact(tmp_path_factory, sample_data) -> Path:
+    from training.artifact import save
+    from training.transformer import train_transformer
+
+    config = TransformerConfig(max_length=64, batch_size=16, evals_per_epoch=1, threads=1, predict_batch_size=8,
+                               vocab_size=2000, layers=2, hidden=128, heads=2, compact_epochs=12, compact_patience=0,
+                               max_steps=100, time_budget_s=120)
+    work = tmp_path_factory.mktemp("onnx-work")
+    classifier, _ = train_transformer(sample_data, config, seed=13, work_dir=work / "w")
+    return save(classifier, work / "artifact")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_artifact, tmp_path_factory) -> Path:
+    """A copy of the tiny artefact with the ONNX models added through ``add_onnx_to_artifact``."""
+    from training.onnx_export import add_onnx_to_artifact
+
+    target = tmp_path_factory.mktemp("onnx-exported") / "artifact"
+    shutil.copytree(tiny_artifact, target)
+    add_onnx_to_artifact(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def torch_classifier(exported):
+    """The exported artefact loaded with torch scoring (ARABIC_NEWS_ONNX=0 for the load, no session)."""
+    import training
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARABIC_NEWS_ONNX", "0")
+        classifier = training.load(exported)
+    classifier.onnx_session = None
+    return classifier
+
+
+def _inputs(data):
+    split = data.test
+    return list(split.texts), list(split.titles)
+
+
+def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> None:
+    from training.onnx_export import FP32_FILE, ONNX_DIR, OnnxScorer, batched_logits
+
+    texts, titles = _inputs(sample_data)
+    ids = torch_classifier.encode(texts, titles)
+    scorer = OnnxScorer(exported / ONNX_DIR / FP32_FILE, threads=1)
+    expected = torch_classifier._torch_logits(ids)
+    np.testing.assert_allclose(batched_logits(torch_classifier, scorer, ids), expected, atol=1e-4, rtol=0)
+    # dynamic axes: one article alone (no padding) and a single long padded batch give the same logits
+    for row in (0, len(ids) - 1):
+        single = scorer.logits(np.asarray([ids[row]], dtype=np.int64), np.ones((1, len(ids[row])), dtype=np.int64))
+        np.testing.assert_allclose(single[0], expected[row], atol=1e-4, rtol=0)
+    width = max(map(len, ids))
+    padded = np.zeros((len(ids), width), dtype=np.int64)
+    mask = np.zeros_like(padded)
+    for i, row in enumerate(ids):
+        padded[i, :len(row)], mask[i, :len(row)] = row, 1
+    np.testing.assert_allclose(scorer.logits(padded, mask), expected, atol=1e-4, rtol=0)
+
+
+def test_int8_agrees_with_torch_on_the_test_split(exported, torch_classifier, sample_data) -> None:
+    from training.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
+
+    texts, titles = _inputs(sample_data)
+    expected = torch_classifier.predict_scores(texts, titles)
+    got = onnx_scores(torch_classifier, OnnxScorer(exported / ONNX_DIR / INT8_FILE, threads=1), texts, titles)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 0.15  # probabilities, not just the argmax, stay close
+    # A few dozen training steps on ~250 articles sometimes leave two labels nearly tied for some articles;
+    # int8 rounding may flip those, which says nothing about the export. Count articles torch decides by a
+    # margin of at least 0.02 in score (int8 moves scores by less than that on real models, see the benchmark).
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    decided = (top2[:, 1] - top2[:, 0]) >= 0.02
+    agreement = float((got.argmax(axis=1) == expected.argmax(axis=1))[decided].mean()) if decided.any() else 1.0
+    assert agreement >= 0.95, f"int8 agrees with torch on {agreement:.1%} of {int(decided.sum())} decided articles"
+    assert onnx_scores(torch_classifier, OnnxScorer(exported / ONNX_DIR / INT8_FILE), [], None).shape == (0, len(torch_classifier.labels))
+
+
+def test_manifest_lists_the_onnx_files_and_checksums_verify(tiny_artifact, exported) -> None:
+    from training.artifact import ArtifactError, load, read_manifest, verify_files
+
+    before, after = read_manifest(tiny_artifact), read_manifest(exported)
+    entry = after["model"]["onnx"]
+    assert entry["int8"] == "onnx/model.int8.onnx" and entry["fp32"] == "onnx/model.onnx" and entry["opset"] >= 17
+    assert set(after["files"]) == set(before["files"]) | {"onnx/model.onnx", "onnx/model.int8.onnx"}
+    assert all(after["files"][name] == digest for name, digest in before["files"].items())
+    verify_files(exported, after)
+    assert load(exported).labels == before["labels"]
+    assert not list(exported.parent.glob(".*partial*")), "staging directory left behind"
+    assert (exported / "README.md").is_file()
+
+    corrupt = exported.parent / "corrupt"
+    shutil.copytree(exported, corrupt)
+    with (corrupt / "onnx" / "model.int8.onnx").open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ArtifactError, match="model.int8.onnx is corrupt"):
+        load(corrupt)
+
+
+def test_adding_twice_replaces_the_export(exported, tmp_path) -> None:
+    from training.artifact import load, read_manifest
+    from training.onnx_export import add_onnx_to_artifact
+
+    again = tmp_path / "again"
+    shutil.copytree(exported, again)
+    add_onnx_to_artifact(again)
+    manifest = read_manifest(again)
+    assert sorted(p.name for p in (again / "onnx").iterdir()) == ["model.int8.onnx", "model.onnx"]
+    assert sum(name.startswith("onnx/") for name in manifest["files"]) == 2
+    load(again)
+
+
+def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, monkeypatch) -> None:
+    import training.onnx_export as onnx_export
+
+    target = tmp_path / "artifact"
+    shutil.copytree(tiny_artifact, target)
+    manifest_before = (target / "manifest.json").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", broken)
+    with pytest.raises(RuntimeError, match="exporter crashed"):
+        onnx_export.add_onnx_to_artifact(target)
+    assert (target / "manifest.json").read_bytes() == manifest_before
+    assert not (target / "onnx").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_scorer_threads_and_switch(exported, torch_classifier, monkeypatch) -> None:
+    from training.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, attach_onnx
+
+    scorer = OnnxScorer(exported / ONNX_DIR / INT8_FILE, threads=1)
+    assert scorer.threads == 1
+    monkeypatch.setenv("ARABIC_NEWS_ONNX_THREADS", "2")
+    assert OnnxScorer(exported / ONNX_DIR / INT8_FILE).threads == 2
+
+    manifest = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
+    monkeypatch.setenv("ARABIC_NEWS_ONNX", "0")
+    assert not attach_onnx(torch_classifier, exported, manifest["model"])
+    assert torch_classifier.onnx_session is None
+    monkeypatch.delenv("ARABIC_NEWS_ONNX")
+    assert not attach_onnx(torch_classifier, exported, {"onnx": None})
+    try:
+        assert attach_onnx(torch_classifier, exported, manifest["model"])
+        assert isinstance(torch_classifier.onnx_session, OnnxScorer)
+    finally:
+        torch_classifier.onnx_session = None
+
+
+def test_only_transformers_export(tmp_path) -> None:
+    from training.onnx_export import export_onnx
+
+    class NotATransformer:
+        model_type = "baseline"
+
+    with pytest.raises(ValueError, match="transformer"):
+        export_onnx(NotATransformer(), tmp_path)
+
+
+def test_transformer_seam_scores_with_onnx(exported, torch_classifier, sample_data) -> None:
+    """Passes once TransformerClassifier applies the seam (``_onnx_logits`` -> ``batched_logits``, and
+    ``attach_onnx`` in ``load_model_files``); skipped until then."""
+    import training
+    from training.onnx_export import OnnxScorer, attach_onnx
+
+    classifier = training.load(exported)
+    if classifier.onnx_session is None:
+        attach_onnx(classifier, exported)
+    assert isinstance(classifier.onnx_session, OnnxScorer)
+    texts, titles = _inputs(sample_data)
+    try:
+        scores = classifier.predict_scores(texts, titles)
+    except NotImplementedError:
+        pytest.skip("TransformerClassifier._onnx_logits is not wired to OnnxScorer yet (see docs/robustness.md)")
+    expected = torch_classifier.predict_scores(texts, titles)
+    assert (scores.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.95
