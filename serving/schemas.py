@@ -5,6 +5,7 @@ field (``texts[3]``, ``titles``, ``body``) and the rule (see ``serving.limits.er
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
@@ -17,9 +18,12 @@ EXAMPLE_TITLE = "المغرب يستضيف اجتماع التحالف الدو�
 EXAMPLE_SPORT = "فاز المنتخب المغربي على نظيره البرازيلي بهدفين نظيفين في مباراة ودية أقيمت مساء السبت بمدينة طنجة."
 
 
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f]")
+
+
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("text is blank (empty or whitespace only); send the article body")
+    if not _VISIBLE.search(value):  # whitespace and control characters (e.g. NUL) only
+        raise ValueError("text is blank (only whitespace or control characters); send the article body")
     return value
 
 

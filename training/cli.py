@@ -153,10 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _predict_parser(sub)
-    try:  # TEMPORARY until pretrain/tokenizer land
-        _encoder_parsers(sub)
-    except ImportError:
-        pass
+    _encoder_parsers(sub)
     _models_parser(sub)
     return parser
 

@@ -54,13 +54,32 @@ class NormalizerConfig:
 
 @dataclass
 class BaselineConfig:
-    classifiers: list[str] = _field(["logreg", "svm"], "Linear models to try: logreg and/or svm (calibrated LinearSVC).")
-    c_values: list[float] = _field([1.0, 4.0, 16.0], "Regularisation strengths C to try (chosen on validation).")
+    classifiers: list[str] = _field(
+        ["svm", "logreg"],
+        "Linear models to try: svm (calibrated LinearSVC) and/or logreg. The order is the preference when "
+        "validation scores tie (see selection-tolerance).")
+    c_values: list[float] = _field(
+        [], "One C grid for every classifier (overrides the per-classifier grids). Empty: svm-c-values and "
+        "logreg-c-values, since the two losses need C on different scales.")
+    svm_c_values: list[float] = _field([0.3, 1.0], "C values tried for svm (chosen on validation).")
+    logreg_c_values: list[float] = _field([16.0], "C values tried for logreg (chosen on validation).")
     word_ngrams: list[int] = _field([1, 2], "Word n-gram range (min max).")
     char_ngrams: list[int] = _field([2, 5], "Character n-gram range (min max), within word boundaries.")
-    min_df: list[int] = _field([2], "Minimum document frequencies to try.")
+    min_df: list[int] = _field([2], "Minimum document frequencies to try (each one refits the features).")
+    max_df: float = _field(1.0, "Drop n-grams in more than this fraction of training articles (1.0: keep all).")
     max_features: int = _field(300_000, "Cap on each TF-IDF vocabulary (word and char).")
+    word_weight: float = _field(1.0, "Weight of the word TF-IDF block in the feature union (0: no word block).")
+    char_weight: float = _field(1.0, "Weight of the character TF-IDF block in the feature union (0: no char block).")
     class_weight: str | None = _field("balanced", "Class weights for imbalance: balanced or none.")
+    selection: str = _field(
+        "validation+train-oof",
+        "What the search maximises: validation (macro-F1 on the validation split) or validation+train-oof "
+        "(macro-F1 over validation plus out-of-fold predictions of every training article: free for svm, whose "
+        "calibration folds provide them, 3 extra fits per trial for logreg).")
+    selection_tolerance: float = _field(
+        0.003,
+        "Scores within this of the best count as ties, decided by the order of --baseline.classifiers and then "
+        "by the middle C of the tied ones.")
     multi_label_strategy: str = _field(
         "softmax",
         "Multi-label data: softmax (one model of the primary topic; secondary topics are labels over their tuned "
@@ -90,15 +109,16 @@ class TransformerConfig:
     max_steps: int = _field(-1, "Stop after this many optimiser steps (-1: no limit).")
     time_budget_s: float = _field(0.0, "Stop training after this many seconds (0: no limit).")
     class_weighted_loss: bool = _field(True, "Weight the loss by inverse class frequency.")
-    threads: int = _field(0, "torch threads (0: the machine's cores).")
+    threads: int = _field(0, "torch threads per process (0: the idle cores, i.e. cores minus the load average, "
+                             "shared among local DDP processes).")
     # compact encoder, used when `model` is empty
     vocab_size: int = _field(8000, "Compact encoder: WordPiece vocabulary size built from the training texts.")
     layers: int = _field(2, "Compact encoder: transformer layers.")
     hidden: int = _field(128, "Compact encoder: hidden size.")
     heads: int = _field(2, "Compact encoder: attention heads.")
-    compact_learning_rate: float = _field(5e-4, "Compact encoder from scratch: peak learning rate.")
+    compact_learning_rate: float = _field(1e-3, "Compact encoder from scratch: peak learning rate.")
     compact_epochs: float = _field(
-        30.0, "Compact encoder from scratch: training epochs (upper bound; a random start needs many more passes "
+        15.0, "Compact encoder from scratch: training epochs (upper bound; a random start needs many more passes "
         "than a pre-trained checkpoint, and early stopping usually ends it sooner).")
     compact_patience: int = _field(
         6, "Compact encoder from scratch: evaluations without improvement before stopping (its validation "

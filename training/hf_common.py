@@ -33,12 +33,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def idle_cores() -> int:
+    """Cores not already busy: the core count minus the 1-minute load average (at least 1)."""
+    cores = available_cores()
+    try:
+        busy = int(round(os.getloadavg()[0]))
+    except OSError:  # pragma: no cover - no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
 def configure_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads: ``threads`` if given, else this machine's cores shared among local ranks."""
+    """Set torch's intra-op threads: ``threads`` if given, else the idle cores shared among local DDP ranks.
+
+    Oversubscribing matters on CPUs: with other processes busy, torch's spinning OpenMP workers made a
+    2-thread step ~25x slower than a 1-thread one on a shared 2-core machine, hence idle cores, not all.
+    """
     import torch
 
-    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    count = threads if threads > 0 else max(1, available_cores() // max(1, local_processes))
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    count = threads if threads > 0 else max(1, idle_cores() // local_processes)
     torch.set_num_threads(count)
     return count
 
@@ -52,22 +66,37 @@ def mixed_precision() -> dict[str, bool]:
     return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
 
 
-def any_rank(flag: bool) -> bool:
-    """True when ``flag`` is true on any rank (so every rank takes the same decision); local value otherwise."""
+def device_arguments() -> dict[str, bool]:
+    """TrainingArguments for this machine: mixed precision and pinned memory on CUDA; on CPU ``use_cpu``, which
+    also makes accelerate set up gloo DDP when launched with torchrun (without it, CPU runs stay single-process)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {**mixed_precision(), "dataloader_pin_memory": True}
+    return {"use_cpu": True, "dataloader_pin_memory": False}
+
+
+def max_across_ranks(value: float) -> float:
+    """The largest ``value`` over all ranks (the value itself outside DDP)."""
     import torch
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
+        return value
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-    value = torch.tensor([1 if flag else 0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    tensor = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on any rank (so every rank takes the same decision); local value otherwise."""
+    return max_across_ranks(1.0 if flag else 0.0) > 0
 
 
 def time_budget_callback(budget_s: float) -> Any:
-    """A TrainerCallback that ends training after ``budget_s`` seconds of this run, evaluating and (if it is
-    the best) saving the last state first. The decision is shared across ranks so DDP processes stop together."""
+    """A TrainerCallback that ends training after ``budget_s`` seconds of this run, evaluating and saving the
+    last state first (with ``save_strategy="best"`` the Trainer saves it only if it is the best). The decision is shared across ranks so DDP processes stop together."""
     from transformers import TrainerCallback
 
     class TimeBudgetCallback(TrainerCallback):
@@ -83,6 +112,7 @@ def time_budget_callback(budget_s: float) -> Any:
                 logger.info("time budget of %.0f s reached at step %d; stopping", budget_s, state.global_step)
                 self.triggered = True
                 control.should_training_stop = True
+                control.should_save = args.save_strategy != "no"
                 if args.eval_strategy != "no":
                     control.should_evaluate = True
             return control

@@ -146,10 +146,26 @@ def read_normalizer_settings(directory: str | Path) -> dict | None:
     return value if isinstance(value, dict) and "preset" in value else None
 
 
+def resolve_normalizer(preset: str, model: str | None) -> tuple[str, "ArabicNormalizer"]:
+    """The normaliser for a checkpoint. ``auto``: the settings saved beside a checkpoint built here
+    (normalizer.json), else ``arabert`` for AraBERT-style ids (their vocabularies keep alef/ya/ta marbuta
+    forms), else ``default``."""
+    from .normalize import ArabicNormalizer, normalizer_for
+
+    if preset != "auto":
+        return preset, normalizer_for(preset)
+    if model and Path(model).is_dir():
+        saved = read_normalizer_settings(model)
+        if saved:
+            return str(saved["preset"]), ArabicNormalizer(**saved.get("settings", {}))
+    chosen = "arabert" if model and "arabert" in model.lower() else "default"
+    return chosen, normalizer_for(chosen)
+
+
 def tokenizer_stats(tokenizer: Any, texts: Sequence[str]) -> dict:
     """Subword tokens per whitespace word and the share of [UNK] tokens, on (held-out) normalised texts."""
     words = sum(len(t.split()) for t in texts)
-    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     tokens = sum(len(ids) for ids in encoded)
     unk = sum(ids.count(tokenizer.unk_token_id) for ids in encoded)
     return {"documents": len(texts), "words": words, "tokens": tokens,

@@ -26,29 +26,15 @@ from sklearn.metrics import accuracy_score, f1_score
 from .artifact import ArtifactError, Classifier
 from .config import ConfigError, TransformerConfig
 from .data import LabelledData, compose_inputs
-from .hf_common import configure_threads, is_main_process, mixed_precision, time_budget_callback
+from .hf_common import configure_threads, device_arguments, is_main_process, mixed_precision, time_budget_callback
 from .metrics import tune_thresholds
-from .normalize import ArabicNormalizer, normalizer_for
-from .tokenizer import build_tokenizer, read_normalizer_settings
+from .normalize import ArabicNormalizer
+from .tokenizer import build_tokenizer, resolve_normalizer
 from .truncation import STRATEGIES, encode_articles, special_affixes
 
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
-
-
-def resolve_normalizer(preset: str, model: str | None) -> tuple[str, ArabicNormalizer]:
-    """The normaliser for a checkpoint. ``auto``: the settings saved beside a checkpoint built here
-    (normalizer.json), else ``arabert`` for AraBERT-style ids (their vocabularies keep alef/ya/ta marbuta
-    forms), else ``default``."""
-    if preset != "auto":
-        return preset, normalizer_for(preset)
-    if model and Path(model).is_dir():
-        saved = read_normalizer_settings(model)
-        if saved:
-            return str(saved["preset"]), ArabicNormalizer(**saved.get("settings", {}))
-    chosen = "arabert" if model and "arabert" in model.lower() else "default"
-    return chosen, normalizer_for(chosen)
 
 
 class TransformerClassifier(Classifier):
@@ -262,7 +248,20 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
     work = Path(work_dir) if work_dir else _default_work_dir()
     compact = not config.model
     source = config.model or "compact"
-    preset, normalizer = resolve_normalizer(config.normalizer_preset, config.model)
+    try:
+        preset, normalizer = resolve_normalizer(config.normalizer_preset, config.model)
+    except ValueError as exc:
+        raise ConfigError(f"--transformer.normalizer-preset: {exc}") from None
+    if not 0.0 <= config.head_fraction <= 1.0:
+        raise ConfigError(f"--transformer.head-fraction {config.head_fraction}: expected a share between 0 and 1")
+    if not 0.0 <= config.warmup_ratio < 1.0:
+        raise ConfigError(f"--transformer.warmup-ratio {config.warmup_ratio}: expected a share in [0, 1)")
+    if config.export_onnx:
+        logger.warning("--transformer.export-onnx: ONNX export is not implemented yet; the artefact holds the torch model only")
+    if is_main_process():
+        shutil.rmtree(work / "checkpoints", ignore_errors=True)  # leftovers of an interrupted run
+    if not compact:  # first, so a wrong id or a missing network fails before any other work
+        tokenizer, model = load_checkpoint(config.model, data, config.max_length)
     train_inputs = normalizer.transform(compose_inputs(data.train.texts, data.train.titles))
     valid_inputs = normalizer.transform(compose_inputs(data.validation.texts, data.validation.titles))
 
@@ -277,8 +276,8 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
         warmup_steps=float(config.warmup_ratio), lr_scheduler_type="linear", eval_strategy="steps", eval_steps=eval_steps,
         save_strategy="best", save_total_limit=1, save_only_model=True, load_best_model_at_end=True,
         metric_for_best_model="macro_f1", greater_is_better=True, logging_steps=max(1, min(50, eval_steps // 2)),
-        report_to="none", seed=seed, data_seed=seed, dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(), ddp_find_unused_parameters=False,
-        **mixed_precision())
+        report_to="none", seed=seed, data_seed=seed, dataloader_num_workers=0, ddp_find_unused_parameters=False,
+        **device_arguments())
     compact_info: dict[str, Any] = {}
     if compact:
         tokenizer_dir = work / "compact-tokenizer"
@@ -292,8 +291,6 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
         model = build_compact_model(config, tokenizer, data)
         compact_info = {"vocab_size": len(tokenizer), "layers": config.layers, "hidden": config.hidden, "heads": config.heads,
                         "tokenizer_built_from": f"{len(train_inputs)} normalised training articles"}
-    else:
-        tokenizer, model = load_checkpoint(config.model, data, config.max_length)
     affixes = special_affixes(tokenizer)
     train_ids = encode_articles(tokenizer, train_inputs, config.max_length, config.truncation, config.head_fraction, affixes)
     valid_ids = encode_articles(tokenizer, valid_inputs, config.max_length, config.truncation, config.head_fraction, affixes)

@@ -7,6 +7,7 @@ No torch import here: tokenisation only.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -15,17 +16,17 @@ STRATEGIES = ("head_tail", "head")
 
 
 def split_budget(budget: int, head_fraction: float) -> tuple[int, int]:
-    """(head, tail) token counts for a content budget: head = round(head_fraction * budget), tail = the rest."""
+    """(head, tail) token counts for a content budget: head = head_fraction * budget rounded half up, tail = the rest."""
     if not 0.0 <= head_fraction <= 1.0:
         raise ValueError(f"head_fraction must lie in [0, 1], got {head_fraction}")
-    head = min(budget, max(0, int(round(head_fraction * budget))))
+    head = min(budget, max(0, math.floor(head_fraction * budget + 0.5)))
     return head, budget - head
 
 
 def keep_tokens(tokens: Sequence[T], budget: int, strategy: str = "head_tail", head_fraction: float = 0.25) -> list[T]:
     """The content tokens (no special tokens) kept for a ``budget`` of content positions.
 
-    ``head``: the first ``budget`` tokens. ``head_tail``: the first ``round(head_fraction * budget)`` and the
+    ``head``: the first ``budget`` tokens. ``head_tail``: the first ``head_fraction * budget`` (rounded) and the
     last ``budget - head`` tokens, in their original order. Sequences within the budget are kept whole.
     """
     if strategy not in STRATEGIES:

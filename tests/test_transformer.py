@@ -1,0 +1,234 @@
+"""Transformer fine-tuning: truncation, normaliser choice, compact encoder, local checkpoints, artefacts, DDP.
+
+Everything runs offline on tiny models: checkpoints are built here with ``save_pretrained`` and loaded through
+the same ``from_pretrained`` path a hub id takes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.config import DataConfig, TransformerConfig
+from training.data import load_data
+from training.truncation import encode_articles, keep_tokens, split_budget
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(**overrides) -> TransformerConfig:
+    """A configuration small enough for a test: short sequences, few steps, no early stop surprises."""
+    config = TransformerConfig(max_length=64, batch_size=8, evals_per_epoch=1, threads=0, predict_batch_size=16)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def make_checkpoint(directory: Path, texts: list[str]) -> Path:
+    """A tiny BERT checkpoint (model + tokenizer) saved like a hub repository."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from training.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(texts, vocab_size=600)
+    tokenizer.model_max_length = int(1e30)  # like several Arabic hub tokenizers
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id))
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def single_label_data(sample_data):
+    return load_data(DataConfig(multi_label="no"), seed=13)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, sample_data) -> Path:
+    from training.normalize import normalizer_for
+
+    texts = normalizer_for("default").transform(sample_data.train.texts)
+    return make_checkpoint(tmp_path_factory.mktemp("tiny-bert"), texts)
+
+
+@pytest.fixture(scope="session")
+def compact_run(tmp_path_factory, sample_data):
+    """The compact encoder (tokenizer built from the training texts) trained on the multi-label sample corpus."""
+    from training.transformer import train_transformer
+
+    config = tiny_config(batch_size=16, vocab_size=4000, compact_epochs=12, compact_patience=0, time_budget_s=150)
+    classifier, log = train_transformer(sample_data, config, seed=13, work_dir=tmp_path_factory.mktemp("work") / "w")
+    return classifier, log
+
+
+# ----------------------------------------------------------------------------------------- truncation
+
+def test_keep_tokens_head_tail_keeps_exactly_the_ends():
+    tokens = list(range(100))
+    assert keep_tokens(tokens, 10, "head_tail", 0.3) == [0, 1, 2, 93, 94, 95, 96, 97, 98, 99]
+    assert keep_tokens(tokens, 10, "head", 0.3) == list(range(10))
+    assert keep_tokens(tokens, 10, "head_tail", 0.0) == list(range(90, 100))
+    assert keep_tokens(tokens, 10, "head_tail", 1.0) == list(range(10))
+    assert keep_tokens(tokens[:7], 10, "head_tail", 0.3) == list(range(7))  # within budget: whole
+    assert split_budget(254, 0.25) == (64, 190)  # 63.5 rounds up
+    with pytest.raises(ValueError):
+        keep_tokens(tokens, 10, "middle")
+
+
+def test_encode_articles_head_tail_on_a_real_tokenizer():
+    from training.tokenizer import build_tokenizer
+
+    words = [f"w{i}" for i in range(40)]
+    tokenizer = build_tokenizer([" ".join(words)] * 3, vocab_size=200, min_frequency=1)
+    (ids,) = encode_articles(tokenizer, [" ".join(words)], max_length=12, strategy="head_tail", head_fraction=0.25)
+    # budget 10 = 12 - [CLS] - [SEP]; head round(2.5) = 3 (half up), tail 7
+    assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "w0", "w1", "w2"] + [f"w{i}" for i in range(33, 40)] + ["[SEP]"]
+    (head_only,) = encode_articles(tokenizer, [" ".join(words)], max_length=12, strategy="head")
+    assert tokenizer.convert_ids_to_tokens(head_only) == ["[CLS]"] + words[:10] + ["[SEP]"]
+    (short,) = encode_articles(tokenizer, ["w1 w2"], max_length=12)
+    assert tokenizer.convert_ids_to_tokens(short) == ["[CLS]", "w1", "w2", "[SEP]"]
+
+
+def test_normalizer_preset_follows_the_checkpoint(tmp_path):
+    from training.tokenizer import resolve_normalizer, write_normalizer_settings
+
+    assert resolve_normalizer("auto", "aubmindlab/bert-base-arabertv02")[0] == "arabert"
+    assert resolve_normalizer("auto", "UBC-NLP/MARBERTv2")[0] == "default"
+    assert resolve_normalizer("auto", None)[0] == "default"
+    assert resolve_normalizer("minimal", "aubmindlab/bert-base-arabertv02")[0] == "minimal"
+    write_normalizer_settings(tmp_path, "arabert", {"unify_alef": False, "unify_ta_marbuta": False})
+    preset, normalizer = resolve_normalizer("auto", str(tmp_path))
+    assert preset == "arabert" and normalizer.get_params()["unify_alef"] is False
+
+
+def test_hub_id_without_network_fails_with_a_clear_message(single_label_data):
+    from training.config import ConfigError
+    from training.transformer import train_transformer
+
+    config = tiny_config(model="aubmindlab/bert-base-arabertv02-no-such-copy", max_steps=1)
+    with pytest.raises(ConfigError, match="network"):
+        train_transformer(single_label_data, config, seed=13)
+
+
+# ------------------------------------------------------------------------------------- compact encoder
+
+@pytest.mark.slow
+def test_compact_encoder_learns_the_sample_corpus(compact_run, sample_data):
+    from training.metrics import evaluate_scores
+
+    classifier, log = compact_run
+    assert log["compact"]["vocab_size"] <= 4000 and log["steps"] > 0
+    scores = classifier.predict_scores(sample_data.test.texts, sample_data.test.titles)
+    metrics = evaluate_scores(scores, sample_data.test, sample_data.label_names, sample_data.multi_label, classifier.thresholds)
+    chance = 1 / len(sample_data.label_names)
+    assert metrics["accuracy"] > chance + 0.2, (metrics["accuracy"], log["evaluations"])
+    assert log["best_validation_macro_f1"] == max(e["macro_f1"] for e in log["evaluations"]) or \
+        abs(log["best_validation_macro_f1"] - max(e["macro_f1"] for e in log["evaluations"])) < 1e-3
+
+
+@pytest.mark.slow
+def test_multi_label_head_thresholds_and_artefact_round_trip(compact_run, sample_data, tmp_path):
+    import training
+    from training.artifact import save
+
+    classifier, _ = compact_run
+    assert sample_data.multi_label and classifier.model.config.problem_type == "multi_label_classification"
+    assert classifier.model.config.id2label == dict(enumerate(sample_data.label_names))
+    scores = classifier.predict_scores(sample_data.test.texts, sample_data.test.titles)
+    assert scores.shape == (len(sample_data.test), len(sample_data.label_names))
+    assert not np.allclose(scores.sum(axis=1), 1.0)  # independent sigmoids, not a softmax
+    path = save(classifier, tmp_path / "artifact", {"seed": 13})
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model_type"] == "transformer" and manifest["multi_label"] is True
+    assert len(manifest["thresholds"]) == len(sample_data.label_names)
+    assert np.allclose(manifest["thresholds"], classifier.thresholds, atol=1e-4)
+    assert manifest["model"]["source"] == "compact" and manifest["model"]["truncation"] == "head_tail"
+    assert manifest["model"]["max_length"] == 64 and manifest["normalizer_preset"] == "default"
+    assert manifest["normalizer"] == classifier.normalizer.get_params()
+    assert (path / "model" / "model.safetensors").is_file() and (path / "model" / "tokenizer.json").is_file()
+    loaded = training.load(path)
+    assert np.allclose(loaded.predict_scores(sample_data.test.texts, sample_data.test.titles), scores, atol=1e-6)
+    one = loaded.predict([sample_data.test.texts[0]], [sample_data.test.titles[0]])[0]
+    assert one.label in sample_data.label_names and set(one.scores) == set(sample_data.label_names)
+    assert loaded.predict_scores([]).shape == (0, len(sample_data.label_names))
+
+
+# ------------------------------------------------------------------------------------ local checkpoint
+
+@pytest.mark.slow
+def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path):
+    """``--transformer-model DIR`` end to end: train.run -> artefact -> training.load, single-label softmax."""
+    import training
+    from training.config import TrainConfig
+    from training.train import run
+
+    config = TrainConfig(out=str(tmp_path / "run"), models=["transformer"])
+    config.data.multi_label = "no"
+    config.transformer = tiny_config(model=str(tiny_checkpoint), max_steps=6, learning_rate=1e-3)
+    report = run(config)
+    artefact = Path(report["candidates"]["transformer"]["artifact"])
+    manifest = json.loads((artefact / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["source"] == str(tiny_checkpoint) and manifest["model"]["source_kind"] == "local"
+    assert manifest["training"]["steps"] == 6 and manifest["training"]["stopped_by"] == "max_steps"
+    assert not (tmp_path / "run" / "transformer-work").exists()  # no checkpoints left behind
+    loaded = training.load(artefact)
+    assert loaded.tokenizer.model_max_length == 64  # not the checkpoint's 1e30
+    scores = loaded.predict_scores(["مباراة كرة القدم انتهت بفوز الفريق"], ["رياضة"])
+    assert np.isclose(scores.sum(), 1.0) and loaded.model.config.problem_type == "single_label_classification"
+
+
+# ----------------------------------------------------------------------------------------------- DDP
+
+DDP_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from training.artifact import save
+    from training.config import DataConfig, TransformerConfig
+    from training.data import load_data
+    from training.hf_common import is_main_process
+    from training.transformer import train_transformer
+
+    checkpoint, out = sys.argv[1], Path(sys.argv[2])
+    data = load_data(DataConfig(multi_label="no"), seed=13)
+    config = TransformerConfig(model=checkpoint, max_length=64, batch_size=8, evals_per_epoch=1, max_steps=4,
+                               learning_rate=1e-3)
+    classifier, log = train_transformer(data, config, seed=13, work_dir=out / "work")
+    if is_main_process():
+        save(classifier, out / "artifact", {"training": log})
+    (out / f"rank-{os.environ['RANK']}.json").write_text(json.dumps({"processes": log["processes"], "steps": log["steps"]}))
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_fine_tune(tiny_checkpoint, tmp_path):
+    import training
+
+    script = tmp_path / "ddp_fine_tune.py"
+    script.write_text(DDP_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         str(script), str(tiny_checkpoint), str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1] == {"processes": 2, "steps": 4}
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["processes"] == 2
+    assert not (tmp_path / "work").exists()
+    loaded = training.load(tmp_path / "artifact")
+    assert loaded.predict(["نص عن مباراة كرة القدم"])[0].label in loaded.labels
