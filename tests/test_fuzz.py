@@ -49,7 +49,7 @@ def test_every_operation_never_5xx_and_conforms(server) -> None:  # noqa: F811
         except BaseException as exc:  # noqa: BLE001  schemathesis' FailureGroup is a BaseExceptionGroup
             failures.append(f"{operation.label}: " + "".join(traceback.format_exception(exc))[-6000:])
     assert {"POST /classify", "POST /explain"} <= set(operations), operations
-    # Known, reported in docs/robustness.md: /docs.json documents 4xx bodies as BentoML's default
+    # Known, reported in the README (Robustness: Findings): /docs.json documents 4xx bodies as BentoML's default
     # ({"error", "detail": string}) while serving.limits answers {"error", "detail": [ {field, loc, type, msg} ]}.
     # Only that mismatch is tolerated (as xfail); a 5xx or any other violation fails the test.
     known = [f for f in failures if "Response violates schema" in f and "Server error" not in f
@@ -57,7 +57,7 @@ def test_every_operation_never_5xx_and_conforms(server) -> None:  # noqa: F811
     unknown = [f for f in failures if f not in known]
     assert not unknown, "\n\n".join(unknown)
     if known:
-        pytest.xfail("OpenAPI 4xx schema does not match the error body (see docs/robustness.md):\n" + "\n".join(known)[:1500])
+        pytest.xfail("OpenAPI 4xx schema does not match the error body (see README, Robustness: Findings):\n" + "\n".join(known)[:1500])
 
 
 # --------------------------------------------------------------------------------- hand-written bodies

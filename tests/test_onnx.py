@@ -182,19 +182,13 @@ def test_only_transformers_export(tmp_path) -> None:
 
 
 def test_transformer_seam_scores_with_onnx(exported, torch_classifier, sample_data) -> None:
-    """Passes once TransformerClassifier applies the seam (``_onnx_logits`` -> ``batched_logits``, and
-    ``attach_onnx`` in ``load_model_files``); skipped until then."""
+    """Loading an artefact that carries int8 ONNX scores with ONNX Runtime, unless ARABIC_NEWS_ONNX=0."""
     import training
-    from training.onnx_export import OnnxScorer, attach_onnx
+    from training.onnx_export import OnnxScorer
 
     classifier = training.load(exported)
-    if classifier.onnx_session is None:
-        attach_onnx(classifier, exported)
     assert isinstance(classifier.onnx_session, OnnxScorer)
     texts, titles = _inputs(sample_data)
-    try:
-        scores = classifier.predict_scores(texts, titles)
-    except NotImplementedError:
-        pytest.skip("TransformerClassifier._onnx_logits is not wired to OnnxScorer yet (see docs/robustness.md)")
+    scores = classifier.predict_scores(texts, titles)
     expected = torch_classifier.predict_scores(texts, titles)
     assert (scores.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.95

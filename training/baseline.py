@@ -428,7 +428,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     class_weight = None if str(config.class_weight).lower() in ("none", "") else config.class_weight
     if config.selection not in ("validation", "validation+train-oof"):
         raise ConfigError(f"--baseline.selection: expected validation or validation+train-oof, found {config.selection!r}")
-    use_oof = config.selection == "validation+train-oof"
+    use_oof = config.selection == "validation+train-oof"  # (and more than one trial: see below)
 
     def macro_f1(truth: np.ndarray, scores: np.ndarray) -> float:
         return float(f1_score(truth, scores.argmax(axis=1), average="macro", labels=range(len(labels)), zero_division=0))
@@ -456,6 +456,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     trials: list[dict] = []
     kept: dict[int, tuple[FeatureUnion, Any, np.ndarray]] = {}  # trials that can still be chosen
     grid = [(min_df, kind, c) for min_df in config.min_df for kind in classifiers for c in c_grid(config, kind)]
+    use_oof = use_oof and len(grid) > 1  # a single trial has nothing to be chosen against
     features_seconds, current = 0.0, None
     for min_df, kind, c in tqdm(grid, desc="baseline search", unit="fit", leave=False):
         if min_df != current:  # the grid is ordered by min_df: one feature fit each, reused by every model

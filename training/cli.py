@@ -38,6 +38,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = load_config_file(args.config) if args.config else TrainConfig()
     config = config_from_args(args, config)
     report = run(config)
+    if "rank" in report:  # a torchrun worker other than rank 0: rank 0 reports
+        return 0
     best = report["candidates"][report["best"]]
     print(f"best: {report['best']}  validation macro-F1 {best['validation']['macro_f1']:.4f}  "
           f"test macro-F1 {report['test']['macro_f1']:.4f}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from .artifact import Classifier, save, write_json_atomic
 from .config import ConfigError, TrainConfig
 from .data import LabelledData, describe, load_data
+from .hf_common import is_main_process
 from .metrics import evaluate_scores
 from .normalize import normalizer_for
 
@@ -96,6 +97,9 @@ def run(config: TrainConfig) -> dict:
     test_scores = winner.classifier.predict_scores(data.test.texts, data.test.titles)
     test = evaluate_scores(test_scores, data.test, data.label_names, data.multi_label, winner.classifier.thresholds)
     logger.info("winner %s: test macro-F1 %.4f, accuracy %.4f", winner.name, test["macro_f1"], test["accuracy"])
+
+    if not is_main_process():  # under torchrun every process trains; only rank 0 writes
+        return {"best": winner.name, "rank": int(os.environ["RANK"]), "test": test}
 
     data_info = {"source": config.data.path or "built-in sample corpus", "fingerprint": data.fingerprint,
                  "counts": data.counts(), "multi_label_articles": data.report["multi_label_articles"]}

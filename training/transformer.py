@@ -52,7 +52,8 @@ class TransformerClassifier(Classifier):
         self.max_length, self.truncation, self.head_fraction = max_length, truncation, head_fraction
         self.batch_size = batch_size
         self.affixes = special_affixes(tokenizer)
-        self.onnx_session: Any = None  # seam for an ONNX Runtime session (see _onnx_logits)
+        self.onnx_session: Any = None  # an onnx_export.OnnxScorer once attached: scores without torch
+        self.export_onnx = False  # also write int8 ONNX into the artefact when saved
 
     def encode(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[list[int]]:
         """Token ids (special tokens included) of normalised title + body, truncated to max_length."""
@@ -84,18 +85,24 @@ class TransformerClassifier(Classifier):
         return logits
 
     def _onnx_logits(self, ids: list[list[int]]) -> np.ndarray:
-        """ONNX Runtime scoring: feed ``input_ids``/``attention_mask`` (int64) batches from ``_batches`` to
-        ``self.onnx_session`` and return (articles, labels) logits. Not implemented yet (planned export)."""
-        raise NotImplementedError("ONNX scoring is not implemented yet; unset onnx_session to use torch")
+        """ONNX Runtime scoring of the same token ids (int8 when the artefact carries it)."""
+        from .onnx_export import batched_logits
+
+        return batched_logits(self, self.onnx_session, ids)
 
     def save_model_files(self, directory: Path) -> dict:
         target = directory / MODEL_DIR
         self.model.save_pretrained(str(target), safe_serialization=True)
         self.tokenizer.save_pretrained(str(target))
+        onnx = None
+        if self.export_onnx:  # into the staging directory, so artifact.save checksums the ONNX files too
+            from .onnx_export import ONNX_DIR, export_onnx
+
+            onnx = export_onnx(self, directory / ONNX_DIR)
         return {"directory": MODEL_DIR, "source": self.source, "source_kind": self.source_kind,
                 "architecture": type(self.model).__name__, "parameters": int(sum(p.numel() for p in self.model.parameters())),
                 "max_length": self.max_length, "truncation": self.truncation, "head_fraction": self.head_fraction,
-                "normalizer_preset": self.normalizer_preset, "onnx": None}
+                "normalizer_preset": self.normalizer_preset, "onnx": onnx}
 
     @classmethod
     def load_model_files(cls, directory: Path, manifest: dict) -> "TransformerClassifier":
@@ -110,11 +117,15 @@ class TransformerClassifier(Classifier):
         except (OSError, ValueError, TypeError) as exc:
             raise ArtifactError(f"{directory}: cannot load the transformer ({type(exc).__name__}: {exc}); "
                                 "retrain or restore the artefact") from None
-        return cls(model, tokenizer, normalizer, source=entries.get("source", ""), source_kind=entries.get("source_kind", ""),
+        classifier = cls(model, tokenizer, normalizer, source=entries.get("source", ""), source_kind=entries.get("source_kind", ""),
                    normalizer_preset=entries.get("normalizer_preset", "default"), max_length=int(entries["max_length"]),
                    truncation=entries.get("truncation", "head_tail"), head_fraction=float(entries.get("head_fraction", 0.25)),
                    labels=manifest["labels"], multi_label=manifest["multi_label"], thresholds=manifest.get("thresholds"),
                    low_confidence=manifest.get("low_confidence", 0.5))
+        from .onnx_export import attach_onnx
+
+        attach_onnx(classifier, directory, entries)  # when the manifest lists int8 ONNX and ARABIC_NEWS_ONNX != "0"
+        return classifier
 
     def describe(self) -> dict:
         return {**super().describe(), "normalizer": self.normalizer.get_params(), "normalizer_preset": self.normalizer_preset}
@@ -256,8 +267,6 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
         raise ConfigError(f"--transformer.head-fraction {config.head_fraction}: expected a share between 0 and 1")
     if not 0.0 <= config.warmup_ratio < 1.0:
         raise ConfigError(f"--transformer.warmup-ratio {config.warmup_ratio}: expected a share in [0, 1)")
-    if config.export_onnx:
-        logger.warning("--transformer.export-onnx: ONNX export is not implemented yet; the artefact holds the torch model only")
     if is_main_process():
         shutil.rmtree(work / "checkpoints", ignore_errors=True)  # leftovers of an interrupted run
     if not compact:  # first, so a wrong id or a missing network fails before any other work
@@ -333,6 +342,7 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
         model, tokenizer, normalizer, source=source, source_kind="compact" if compact else ("local" if Path(source).is_dir() else "hub"),
         normalizer_preset=preset, max_length=config.max_length, truncation=config.truncation, head_fraction=config.head_fraction,
         batch_size=config.predict_batch_size, labels=labels, multi_label=data.multi_label, low_confidence=low_confidence)
+    classifier.export_onnx = config.export_onnx
     if data.multi_label:
         scores = classifier.predict_scores(data.validation.texts, data.validation.titles)
         classifier.thresholds = np.asarray(tune_thresholds(scores, data.validation.indicator(labels)), dtype=float)
