@@ -15,12 +15,14 @@ from training.registry import RegistryError
 def train_and_register(tmp_path: Path, name: str, run: str, models: str = "baseline") -> dict:
     out = tmp_path / run
     assert main(["train", "--out", str(out), "--models", models, "--register", "--model-name", name,
-                 "--baseline.classifiers", "logreg", "--baseline.c-values", "4"]) == 0
+                 "--baseline.classifiers", "logreg", "--baseline.c-values", "4",
+                 "--transformer.max-steps", "4", "--transformer.max-length", "64"]) == 0
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
 def test_register_version_promote_and_rollback(tmp_path: Path, model_name: str, capsys: pytest.CaptureFixture) -> None:
-    first = train_and_register(tmp_path, model_name, "run1")
+    first = train_and_register(tmp_path, model_name, "run1", models="baseline,transformer")
+    assert len(registry.list_models(model_name)) == 1  # two candidates, one store entry: the winner
     tag = first["registered"]["tag"]
     assert tag.startswith(model_name + ":")
     entry = registry.show(tag)
@@ -30,7 +32,8 @@ def test_register_version_promote_and_rollback(tmp_path: Path, model_name: str, 
     assert meta["validation_macro_f1"] == pytest.approx(first["candidates"]["baseline"]["validation"]["macro_f1"])
     assert meta["test_macro_f1"] == pytest.approx(first["test"]["macro_f1"])
     assert meta["data_fingerprint"] == first["data"]["fingerprint"]
-    assert set(meta["candidates"]) == {"baseline"}
+    assert set(meta["candidates"]) == {"baseline", "transformer"}
+    assert first["best"] == "baseline"  # a 4-step transformer cannot beat it on validation
     assert meta["run_dir"] == str((tmp_path / "run1").resolve())
     assert entry["manifest"]["model_type"] == "baseline"  # the whole artefact is inside the store entry
     assert (registry.resolve(tag) / "pipeline.joblib").is_file()
