@@ -103,6 +103,29 @@ def test_time_budget_schedule_decays_to_zero_at_the_estimated_end():
     assert horizon.factor(100) == pytest.approx(100 / 190)
 
 
+def test_sparse_mlm_head_matches_the_full_head():
+    """Scoring masked positions only gives BertForMaskedLM's loss; with the Trainer's num_items_in_batch the loss
+    is a sum over that count (what its gradient-accumulation and DDP scaling expect)."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from training.pretrain import sparse_mlm_class
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    sparse = sparse_mlm_class()(config).eval()
+    full = BertForMaskedLM(config).eval()
+    full.load_state_dict(sparse.state_dict())
+    ids = torch.randint(5, 50, (3, 12))
+    labels = torch.full_like(ids, -100)
+    labels[:, [2, 5, 7]] = ids[:, [2, 5, 7]]
+    with torch.no_grad():
+        expected = full(input_ids=ids, labels=labels).loss
+        assert torch.isclose(sparse(input_ids=ids, labels=labels).loss, expected, atol=1e-5)
+        summed = sparse(input_ids=ids, labels=labels, num_items_in_batch=torch.tensor(18)).loss
+    assert torch.isclose(summed, expected * 9 / 18, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_path):
     from transformers import AutoModelForSequenceClassification

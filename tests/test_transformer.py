@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -187,26 +186,6 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path):
 
 # ----------------------------------------------------------------------------------------------- DDP
 
-DDP_SCRIPT = textwrap.dedent("""
-    import json, os, sys
-    from pathlib import Path
-    from training.artifact import save
-    from training.config import DataConfig, TransformerConfig
-    from training.data import load_data
-    from training.hf_common import is_main_process
-    from training.transformer import train_transformer
-
-    checkpoint, out = sys.argv[1], Path(sys.argv[2])
-    data = load_data(DataConfig(multi_label="no"), seed=13)
-    config = TransformerConfig(model=checkpoint, max_length=64, batch_size=8, evals_per_epoch=1, max_steps=4,
-                               learning_rate=1e-3)
-    classifier, log = train_transformer(data, config, seed=13, work_dir=out / "work")
-    if is_main_process():
-        save(classifier, out / "artifact", {"training": log})
-    (out / f"rank-{os.environ['RANK']}.json").write_text(json.dumps({"processes": log["processes"], "steps": log["steps"]}))
-""")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,20 +194,22 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_two_process_torchrun_fine_tune(tiny_checkpoint, tmp_path):
+    """``torchrun --nproc_per_node 2 -m training train``: gloo DDP on CPU, one artefact written by rank 0."""
     import training
 
-    script = tmp_path / "ddp_fine_tune.py"
-    script.write_text(DDP_SCRIPT, encoding="utf-8")
+    out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         str(script), str(tiny_checkpoint), str(tmp_path)],
+         "-m", "training", "train", "--models", "transformer", "--transformer-model", str(tiny_checkpoint),
+         "--transformer.max-steps", "4", "--transformer.max-length", "64", "--transformer.batch-size", "8",
+         "--transformer.learning-rate", "1e-3", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
-    ranks = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in (0, 1)]
-    assert ranks[0] == ranks[1] == {"processes": 2, "steps": 4}
-    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["training"]["processes"] == 2
-    assert not (tmp_path / "work").exists()
-    loaded = training.load(tmp_path / "artifact")
+    assert result.stdout.count("best: transformer") == 1  # only rank 0 reports
+    manifest = json.loads((out / "artifacts" / "transformer" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["processes"] == 2 and manifest["training"]["steps"] == 4
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["best"] == "transformer"
+    assert not (out / "transformer-work").exists()
+    loaded = training.load(out / "artifacts" / "transformer")
     assert loaded.predict(["نص عن مباراة كرة القدم"])[0].label in loaded.labels

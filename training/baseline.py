@@ -2,7 +2,7 @@
 
 The feature union is fitted once per feature setting and every linear model of the search reuses it,
 so a search costs one vectorisation plus a few cheap linear fits. Settings are chosen on validation only
-(test is never looked at here); see docs/baseline.md for how the defaults were chosen and what they cost.
+(test is never looked at here); see README.md (The linear baseline) for how the defaults were chosen and what they cost.
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class BaselineConfig:
     classifiers: list[str] = _field(
         ["svm"],
         "Linear models to try: svm (calibrated LinearSVC) and/or logreg (multinomial; ~3x slower to fit and no "
-        "better in cross-validation here, see docs/baseline.md). The order is the preference when scores tie.")
+        "better in cross-validation here, see README.md). The order is the preference when scores tie.")
     c_values: list[float] = _field(
         [], "One C grid for every classifier (overrides the per-classifier grids). Empty: svm-c-values and "
         "logreg-c-values, since the two losses need C on different scales.")

@@ -80,7 +80,9 @@ def export_onnx(source: Any, out_dir: str | Path, *, quantize: bool = True, opse
     model = model.to("cpu").float().eval()
     # Trace with 2 rows of different lengths so the mask path is exercised; axes 0 and 1 stay dynamic.
     ids = classifier.encode(["تجربة تصدير النموذج إلى أونكس مع نص أطول قليلا", "نص قصير"])
-    input_ids, mask = _pad(ids, _pad_id(classifier))
+    from .transformer import pad_batch
+
+    input_ids, mask = pad_batch(ids, _pad_id(classifier))
     fp32 = out_dir / FP32_FILE
     started = time.perf_counter()
     with torch.inference_mode(False), torch.no_grad():
@@ -104,16 +106,6 @@ def export_onnx(source: Any, out_dir: str | Path, *, quantize: bool = True, opse
 
 def _pad_id(classifier: Any) -> int:
     return classifier.tokenizer.pad_token_id or 0
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = row
-        mask[i, :len(row)] = 1
-    return ids, mask
 
 
 def default_threads() -> int:

@@ -160,8 +160,8 @@ class BlockCollator:
 def sparse_mlm_class() -> type:
     """BertForMaskedLM that runs the vocabulary projection on masked positions only (about 15% of tokens):
     same weights and loss, roughly half the compute of a compact model with a 16k vocabulary."""
-    import torch.nn.functional as F
     from transformers import BertForMaskedLM
+    from transformers.loss.loss_utils import fixed_cross_entropy
     from transformers.modeling_outputs import MaskedLMOutput
 
     class SparseHeadBertForMaskedLM(BertForMaskedLM):
@@ -172,7 +172,10 @@ def sparse_mlm_class() -> type:
                 return MaskedLMOutput(logits=self.cls(hidden))
             selected = labels != -100
             logits = self.cls(hidden[selected])
-            return MaskedLMOutput(loss=F.cross_entropy(logits.float(), labels[selected]), logits=logits)
+            # as transformers' own MLM loss: a sum over num_items_in_batch (masked tokens of the whole accumulated,
+            # all-rank batch) when the Trainer passes it, which is what its gradient-accumulation and DDP scaling expect
+            loss = fixed_cross_entropy(logits.float(), labels[selected], kwargs.get("num_items_in_batch"))
+            return MaskedLMOutput(loss=loss, logits=logits)
 
     return SparseHeadBertForMaskedLM
 
