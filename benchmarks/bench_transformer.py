@@ -12,7 +12,7 @@ Steps (each can be skipped):
 Never reads ../shared/holdout. Prints a table and writes JSON (--out).
 
     .venv/bin/python benchmarks/bench_transformer.py --smoke            # a minute or two, tiny budgets
-    nohup .venv/bin/python benchmarks/bench_transformer.py > /tmp/bench_transformer.log 2>&1 &
+    nohup .venv/bin/python benchmarks/bench_transformer.py --threads 1 > /tmp/bench_transformer.log 2>&1 &  # ~75 min
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SHARED / "datasets" / "arabic-news-topics"))
     parser.add_argument("--corpus", default=str(SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"))
-    parser.add_argument("--encoder-dir", default=str(REPO / "models" / "encoders" / "compact-4x128-mlm"))
+    parser.add_argument("--encoder-dir", default=str(REPO / "models" / "encoders" / "bench-compact-4x128"),
+                        help="where the pre-trained encoder goes (its vocabulary beside it, DIR-tokenizer)")
     parser.add_argument("--out", default="/tmp/bench_transformer.json")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=128)
@@ -47,11 +48,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pretrain-docs", type=int, default=20000, help="corpus articles packed for pre-training")
     parser.add_argument("--pretrain-budget", type=float, default=1500.0, help="seconds of MLM pre-training")
     parser.add_argument("--seq-len", type=int, default=128, help="pre-training block length")
-    parser.add_argument("--pretrain-lr", type=float, default=5e-4, help="peak MLM learning rate")
-    parser.add_argument("--token-mask", action="store_true", help="mask single pieces instead of whole words")
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3, help="peak MLM learning rate")
+    parser.add_argument("--whole-word-mask", action="store_true", help="mask whole words instead of single pieces")
     parser.add_argument("--max-length", type=int, default=128, help="fine-tuning tokens per article")
     parser.add_argument("--epochs", type=float, default=4.0)
-    parser.add_argument("--finetune-budget", type=float, default=900.0, help="seconds per fine-tuning run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
+    parser.add_argument("--patience", type=int, default=0, help="early-stopping patience in evaluations (0: off; the "
+                        "validation curve is step-like, so patience stops runs on a plateau)")
+    parser.add_argument("--finetune-budget", type=float, default=1500.0, help="seconds per fine-tuning run")
     parser.add_argument("--steps", nargs="+", default=["tokenizers", "pretrain", "finetune", "baseline"],
                         help="any of tokenizers, pretrain, finetune, finetune-pretrained, baseline")
     parser.add_argument("--skip-pretrain", action="store_true", help="reuse --encoder-dir")
@@ -100,7 +104,7 @@ def pretrain(args: argparse.Namespace) -> dict:
                  "--layers", str(args.layers), "--hidden", str(args.hidden), "--heads", str(args.heads),
                  "--seq-len", str(args.seq_len), "--max-docs", str(args.pretrain_docs),
                  "--time-budget", str(args.pretrain_budget), "--seed", str(args.seed), "--learning-rate", str(args.pretrain_lr)]
-                + (["--no-whole-word-mask"] if args.token_mask else [])) == 0
+                + (["--whole-word-mask"] if args.whole_word_mask else [])) == 0
     summary = json.loads((encoder / "pretrain_summary.json").read_text())
     return summary | {"tokenizer_seconds": round(tokenizer_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1)}
 
@@ -111,9 +115,9 @@ def fine_tune(args: argparse.Namespace, data, model: str | None) -> dict:
     from training.transformer import train_transformer
 
     config = TransformerConfig(model=model, max_length=args.max_length, epochs=args.epochs, compact_epochs=args.epochs,
-                               early_stopping_patience=3, compact_patience=3, time_budget_s=args.finetune_budget,
+                               early_stopping_patience=args.patience, compact_patience=args.patience, time_budget_s=args.finetune_budget,
                                layers=args.layers, hidden=args.hidden, heads=args.heads, learning_rate=3e-4,
-                               compact_learning_rate=1e-3, batch_size=16)
+                               compact_learning_rate=1e-3, batch_size=16, threads=args.threads)
     started = time.perf_counter()
     classifier, log = train_transformer(data, config, args.seed, work_dir=Path("/tmp") / f"bench-work-{os.getpid()}")
     seconds = time.perf_counter() - started

@@ -135,7 +135,7 @@ def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_p
     out = tmp_path / "encoder"
     common = ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out), "--layers", "1",
               "--hidden", "64", "--heads", "2", "--seq-len", "64", "--batch-size", "16", "--learning-rate", "3e-3",
-              "--max-steps", "40", "--save-steps", "20", "--eval-blocks", "16", "--warmup-ratio", "0.05"]
+              "--max-steps", "40", "--save-steps", "20", "--eval-blocks", "16", "--warmup-ratio", "0.05", "--whole-word-mask"]
     # a first run cut short by its time budget leaves a checkpoint; --resume finishes the planned 40 steps
     assert main(common + ["--time-budget", "0.01"]) == 0
     first = json.loads((out / "pretrain_summary.json").read_text())

@@ -96,7 +96,8 @@ def any_rank(flag: bool) -> bool:
 
 def time_budget_callback(budget_s: float) -> Any:
     """A TrainerCallback that ends training after ``budget_s`` seconds of this run, evaluating and saving the
-    last state first (with ``save_strategy="best"`` the Trainer saves it only if it is the best). The decision is shared across ranks so DDP processes stop together."""
+    last state first (with ``save_strategy="best"`` the Trainer saves it only if it is the best). The decision
+    is shared across ranks so DDP processes stop together."""
     from transformers import TrainerCallback
 
     class TimeBudgetCallback(TrainerCallback):
