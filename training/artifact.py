@@ -18,11 +18,12 @@ import sys
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -138,16 +139,34 @@ def _sha256(path: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------- saving
 
+@contextmanager
+def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
+    """A temporary sibling of ``path`` to fill; swapped into place on success, removed on any failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.{kind}-*"):  # left by a run killed with SIGKILL
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-", dir=path.parent))
+    try:
+        yield staging
+        _replace_dir(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def seal(staging: Path, manifest: dict) -> None:
+    """Record a checksum of every model file, then write the model card and the manifest."""
+    manifest["files"] = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*"))
+                         if p.is_file() and p.relative_to(staging).as_posix() not in (MANIFEST, MODEL_CARD)}
+    (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
+    _write_json(staging / MANIFEST, manifest)
+
+
 def save(classifier: Classifier, path: str | Path, provenance: dict | None = None) -> Path:
     """Write the artefact atomically: into a temporary sibling directory, then renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.partial-*"):  # left by a run killed with SIGKILL
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-    try:
+    with staged_directory(path) as staging:
         model_entries = classifier.save_model_files(staging)
-        files = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             **classifier.describe(),
@@ -157,15 +176,9 @@ def save(classifier: Classifier, path: str | Path, provenance: dict | None = Non
             "git_commit": git_commit(),
             "command_line": " ".join(sys.argv),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": files,
         }
+        seal(staging, manifest)
         classifier.manifest = manifest
-        (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
-        _write_json(staging / MANIFEST, manifest)
-        _replace_dir(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

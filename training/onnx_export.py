@@ -9,7 +9,7 @@
 * ``OnnxScorer`` runs one of those files in an ``onnxruntime.InferenceSession`` with an explicit thread count and
   returns the logits torch would (``batched_logits`` mirrors ``TransformerClassifier._torch_logits``).
 * ``add_onnx_to_artifact(dir)`` exports into an existing artefact: a copy of the directory gets the ONNX files, its
-  manifest's ``files`` checksums and ``model.onnx`` entry, then is swapped into place (``artifact._replace_dir``),
+  manifest's ``files`` checksums and ``model.onnx`` entry, then is swapped into place (``artifact.staged_directory``),
   so ``training.load`` still verifies every file and a crash leaves the old artefact untouched.
 * ``attach_onnx(classifier, dir, entries)`` is the loading seam: it gives ``TransformerClassifier`` an
   ``OnnxScorer`` as ``onnx_session`` when the manifest lists an int8 model and ``ARABIC_NEWS_ONNX`` is not ``0``.
@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -188,7 +187,7 @@ def attach_onnx(classifier: Any, directory: str | Path, entries: dict | None = N
 def add_onnx_to_artifact(artifact_dir: str | Path) -> dict:
     """Export into an existing transformer artefact and rewrite its manifest (files, checksums, ``model.onnx``),
     atomically: the work happens in a copy that replaces the directory only when complete. Returns the entry."""
-    from .artifact import MANIFEST, MODEL_CARD, _replace_dir, _sha256, _write_json, load, model_card, read_manifest
+    from .artifact import load, read_manifest, seal, staged_directory
 
     path = Path(artifact_dir)
     manifest = read_manifest(path)
@@ -203,25 +202,12 @@ def add_onnx_to_artifact(artifact_dir: str | Path) -> dict:
             os.environ.pop(ENV_SWITCH, None)
         else:
             os.environ[ENV_SWITCH] = previous
-    for stale in path.parent.glob(f".{path.name}.onnx-partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.onnx-partial-", dir=path.parent))
-    try:
+    with staged_directory(path, "onnx-partial") as staging:
         shutil.copytree(path, staging, dirs_exist_ok=True)
         shutil.rmtree(staging / ONNX_DIR, ignore_errors=True)
         entry = export_onnx(classifier, staging / ONNX_DIR)
-        files = {name: digest for name, digest in manifest.get("files", {}).items() if not name.startswith(f"{ONNX_DIR}/")}
-        for file in sorted((staging / ONNX_DIR).rglob("*")):
-            if file.is_file():
-                files[str(file.relative_to(staging))] = _sha256(file)
         manifest.setdefault("model", {})["onnx"] = entry
-        manifest["files"] = files
-        (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
-        _write_json(staging / MANIFEST, manifest)
-        _replace_dir(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        seal(staging, manifest)
     return entry
 
 
