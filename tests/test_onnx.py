@@ -89,11 +89,12 @@ def test_int8_agrees_with_torch_on_the_test_split(exported, torch_classifier, sa
     assert np.abs(got - expected).max() < 0.15  # probabilities, not just the argmax, stay close
     # A few dozen training steps on ~250 articles sometimes leave two labels nearly tied for some articles;
     # int8 rounding may flip those, which says nothing about the export. Count articles torch decides by a
-    # margin of at least 0.02 in score (int8 moves scores by less than that on real models, see the benchmark).
+    # margin of at least 0.05 in score, more than int8 rounding moves a score here.
     top2 = np.sort(expected, axis=1)[:, -2:]
-    decided = (top2[:, 1] - top2[:, 0]) >= 0.02
+    decided = (top2[:, 1] - top2[:, 0]) >= 0.05
     agreement = float((got.argmax(axis=1) == expected.argmax(axis=1))[decided].mean()) if decided.any() else 1.0
-    assert agreement >= 0.95, f"int8 agrees with torch on {agreement:.1%} of {int(decided.sum())} decided articles"
+    assert agreement >= 0.95, (f"int8 agrees with torch on {agreement:.1%} of {int(decided.sum())} decided articles; "
+                               f"largest score change {np.abs(got - expected).max():.3f}")
     assert onnx_scores(torch_classifier, OnnxScorer(exported / ONNX_DIR / INT8_FILE), [], None).shape == (0, len(torch_classifier.labels))
 
 
