@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,22 +35,13 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from serving.process import SERVICE, ServerStartError, free_port, server_env, start, stop, wait_ready  # noqa: E402
+
 SHARED_TEST = REPO.parent / "shared" / "datasets" / "arabic-news-topics" / "test.jsonl"
 SAMPLE = REPO / "training" / "sample_data" / "sample_news.jsonl"
 PYTHON = sys.executable
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def artefact_dir(reference: str) -> Path:
@@ -59,7 +49,7 @@ def artefact_dir(reference: str) -> Path:
     if Path(reference).is_dir():
         return Path(reference).resolve()
     out = subprocess.run([PYTHON, "-c", "import sys; from training.registry import resolve; print(resolve(sys.argv[1]))",
-                          reference], capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
+                          reference], capture_output=True, text=True, env=server_env(), cwd=REPO, timeout=120)
     if out.returncode != 0:
         raise SystemExit(f"cannot find model {reference!r}: {out.stderr.strip().splitlines()[-1:]}")
     return Path(out.stdout.strip().splitlines()[-1])
@@ -68,7 +58,7 @@ def artefact_dir(reference: str) -> Path:
 def register(path: Path, home: str, name: str) -> str:
     code = "import sys; from training.registry import register; print(register(sys.argv[1], sys.argv[2])['tag'])"
     out = subprocess.run([PYTHON, "-c", code, str(path), name], capture_output=True, text=True,
-                         env=_env(BENTOML_HOME=home), cwd=REPO, timeout=300)
+                         env=server_env(BENTOML_HOME=home), cwd=REPO, timeout=300)
     if out.returncode != 0:
         raise SystemExit(f"cannot register {path}: {out.stderr.strip()[-2000:]}")
     return out.stdout.strip().splitlines()[-1]
@@ -78,21 +68,13 @@ class Server:
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, log_dir: str) -> None:
         self.name, self.url = name, f"http://127.0.0.1:{port}"
         self.log = Path(log_dir) / f"{name}.log"
-        self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = start(cmd, self.log, **env)
 
     def wait_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise SystemExit(f"{self.name} not ready after {timeout:.0f}s:\n{self.log.read_text()[-3000:]}")
+        try:
+            wait_ready(self.url, self.proc, self.log, timeout)
+        except ServerStartError as exc:
+            raise SystemExit(f"{self.name}: {exc}") from None
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server and all its worker processes (user + system)."""
@@ -112,13 +94,7 @@ class Server:
         return total
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop(self.proc)
 
 
 def load_articles(limit: int = 2000) -> tuple[list[dict], str]:
@@ -213,10 +189,10 @@ def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: l
     servers = {
         "anchor": Server(f"{kind}-naive", [PYTHON, str(REPO / "benchmarks" / "naive_server.py"), "--model", str(path),
                                             "--port", str(naive_port), "--torch-threads", str(args.torch_threads)],
-                         _env(), naive_port, home),
-        "bentoml": Server(f"{kind}-bentoml", [PYTHON, "-m", "bentoml", "serve", "serving.service:ArabicNewsTopics",
+                         {}, naive_port, home),
+        "bentoml": Server(f"{kind}-bentoml", [PYTHON, "-m", "bentoml", "serve", SERVICE,
                                                "--host", "127.0.0.1", "--port", str(bento_port)],
-                          _env(BENTOML_HOME=home, ARABIC_NEWS_MODEL_TAG=tag, ARABIC_NEWS_WORKERS=str(args.workers),
+                          dict(BENTOML_HOME=home, ARABIC_NEWS_MODEL_TAG=tag, ARABIC_NEWS_WORKERS=str(args.workers),
                                ARABIC_NEWS_TORCH_THREADS=str(args.torch_threads),
                                ARABIC_NEWS_ACCESS_LOG="1" if args.access_log else "0"), bento_port, home),
     }

@@ -5,7 +5,8 @@
 Starts ``bentoml serve serving.service:ArabicNewsTopics`` on a free loopback port with a temporary BENTOML_HOME
 (the artefact is registered there; default: a baseline trained now on the built-in sample corpus), fires the
 requests with httpx's async client, and reports: status counts, 5xx, connection errors, requests/s, latency
-p50/p99, and the RSS (VmRSS) of every server process before and after. Exit 1 on any 5xx or connection error.
+p50/p99, and the RSS (VmRSS) of every server process before, after and at every tenth of the run (so growth that
+levels off can be told apart from a leak). Exit 1 on any 5xx or connection error.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import httpx  # noqa: E402
-from test_service import ARABIC, SPORT, _free_port, _serve, _stop, _tail  # noqa: E402  (the tests' launcher)
+
+from serving.process import ServerStartError, free_port, start_bentoml, stop, wait_ready  # noqa: E402
+from test_service import ARABIC, SPORT  # noqa: E402  (the tests' example articles)
 
 VALID = [
     {"texts": [ARABIC]},
@@ -58,7 +61,11 @@ def rss_kib(pid: int) -> dict[int, int]:
     return found
 
 
-async def fire(url: str, total: int, concurrency: int, invalid_share: float, seed: int) -> dict:
+def total_rss_mib(pid: int) -> float:
+    return round(sum(rss_kib(pid).values()) / 1024, 1)
+
+
+async def fire(url: str, total: int, concurrency: int, invalid_share: float, seed: int, server_pid: int | None = None) -> dict:
     rng = random.Random(seed)
     plan = [("invalid", rng.choice(INVALID)) if rng.random() < invalid_share else ("valid", json.dumps(rng.choice(VALID), ensure_ascii=False).encode())
             for _ in range(total)]
@@ -66,18 +73,24 @@ async def fire(url: str, total: int, concurrency: int, invalid_share: float, see
     latencies: list[float] = []
     errors: list[str] = []
     wrong: list[str] = []
+    rss_series: list[tuple[int, float]] = []  # (requests done, MiB of all server processes)
+    milestone = max(1, total // 10)
     queue = iter(enumerate(plan))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         async def worker() -> None:
-            for _, (kind, body) in queue:
+            for index, (kind, body) in queue:
                 started = time.perf_counter()
                 try:
                     response = await client.post("/classify", content=body, headers={"content-type": "application/json"})
                 except httpx.HTTPError as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
+                    errors.append(f"request {index} ({kind}) after {time.perf_counter() - started:.2f} s: "
+                                  f"{type(exc).__name__}: {exc!r}")
                     continue
                 latencies.append(time.perf_counter() - started)
+                done = len(latencies) + len(errors)
+                if server_pid is not None and done % milestone == 0:
+                    rss_series.append((done, total_rss_mib(server_pid)))
                 statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
                 if (kind == "valid") != (response.status_code == 200):
                     wrong.append(f"{kind} -> {response.status_code}: {response.text[:200]}")
@@ -93,7 +106,7 @@ async def fire(url: str, total: int, concurrency: int, invalid_share: float, see
     return {"requests": total, "concurrency": concurrency, "seconds": round(elapsed, 1), "requests_per_s": round(total / elapsed, 1),
             "statuses": statuses, "server_errors_5xx": sum(v for k, v in statuses.items() if k.startswith("5")),
             "connection_errors": len(errors), "error_samples": errors[:5], "unexpected_status": len(wrong),
-            "unexpected_samples": wrong[:5], "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)}}
+            "unexpected_samples": wrong[:5], "rss_mib_by_requests_done": rss_series, "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)}}
 
 
 def main() -> int:
@@ -119,32 +132,26 @@ def main() -> int:
         config.baseline.c_values, config.baseline.classifiers = [4.0], ["logreg"]
         artifact = run(config)["best_artifact"]
     tag = register(artifact, f"soak-{uuid.uuid4().hex[:8]}")["tag"]
-    port, log = _free_port(), work / "server.log"
-    proc = _serve(port, log, ARABIC_NEWS_MODEL_TAG=tag, ARABIC_NEWS_ACCESS_LOG="0")
+    port, log = free_port(), work / "server.log"
+    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=tag, ARABIC_NEWS_ACCESS_LOG="0")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print(_tail(log), file=sys.stderr)
-                return 2
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        try:
+            wait_ready(url, proc, log)
+        except ServerStartError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         asyncio.run(fire(url, args.warmup, min(args.concurrency, 8), args.invalid_share, args.seed + 1))
         before = rss_kib(proc.pid)
         load_before = os.getloadavg()
-        result = asyncio.run(fire(url, args.requests, args.concurrency, args.invalid_share, args.seed))
+        result = asyncio.run(fire(url, args.requests, args.concurrency, args.invalid_share, args.seed, proc.pid))
         after = rss_kib(proc.pid)
         result.update({"model_tag": tag, "artifact": str(artifact), "load_before": load_before, "load_after": os.getloadavg(),
                        "rss_kib_before": before, "rss_kib_after": after,
                        "rss_growth_kib": {pid: after[pid] - before[pid] for pid in before if pid in after},
                        "server_alive": proc.poll() is None and httpx.get(url + "/livez", timeout=5).status_code == 200})
     finally:
-        _stop(proc)
+        stop(proc)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.out:

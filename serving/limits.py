@@ -16,13 +16,18 @@ It also rewrites the application's own 400 validation answers (pydantic errors, 
                                                        "type": "value_error", "msg": "..."}]}
 
 where ``field`` is ``body`` when the problem is the request as a whole (invalid JSON, wrong top-level type).
+
+Starlette's plain-text answers to an unknown path (404) and to a method a path does not answer (405) are
+re-sent in the same shape, naming the service's endpoints (404) or the path's methods (405, also in ``Allow``).
+``serving.schemas.ErrorResponse`` documents the shape in /docs.json.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-from typing import Any, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from typing import Any
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -94,30 +99,54 @@ async def _send_json(send: Send, status: int, body: dict, close: bool = False) -
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-def _too_large(limit: int, size: str) -> dict:
+def too_large_error(limit: int, size: str) -> dict:
+    """The 413 body: the request body is ``size``, over ``limit`` bytes."""
     return error_body([{"loc": ["body"], "type": "body_too_large",
                         "msg": f"request body is {size}, over the limit of {limit} bytes ({limit / 2**20:g} MiB); "
                                f"send fewer or shorter texts per request"}])
 
 
+def unsupported_media_error(media: str) -> dict:
+    """The 415 body: the API parses JSON only."""
+    return error_body([{"loc": ["body"], "type": "unsupported_media_type",
+                        "msg": f"Content-Type {media} is not accepted; send JSON with Content-Type: application/json"}])
+
+
+def not_found_error(path: str, endpoints: Mapping[str, Collection[str]]) -> dict:
+    """The 404 body: no endpoint at ``path``; lists ``endpoints`` (path -> methods)."""
+    listing = ", ".join(f"{method} {route}" for route, methods in endpoints.items() for method in methods)
+    msg = f"no endpoint at {path}" + (f"; the endpoints are {listing}" if listing else "")
+    return error_body([{"loc": ["request", "path"], "type": "not_found",
+                        "msg": msg + "; the OpenAPI document at /docs.json describes the API"}])
+
+
+def method_not_allowed_error(method: str, path: str, allowed: Collection[str]) -> dict:
+    """The 405 body: ``path`` does not answer ``method``; it answers ``allowed``."""
+    return error_body([{"loc": ["request", "method"], "type": "method_not_allowed",
+                        "msg": f"{path} does not answer {method}; it answers {', '.join(allowed)}"}])
+
+
 class RequestLimitsMiddleware:
     """Size limit, UTF-8 and media-type checks before parsing; uniform 4xx bodies after (see module doc)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int = MAX_BODY_BYTES,
+                 endpoints: Mapping[str, Collection[str]] | None = None) -> None:
+        """``endpoints``: the documented endpoints, path -> methods, named in 404 and 405 answers."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.endpoints = dict(endpoints or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, _ErrorRewriter(send, scope, self.endpoints))
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if media in _UNPARSED_MEDIA:
-            await _send_json(send, 415, error_body([{
-                "loc": ["body"], "type": "unsupported_media_type",
-                "msg": f"Content-Type {media} is not accepted; send JSON with Content-Type: application/json"}]),
-                close=True)
+            await _send_json(send, 415, unsupported_media_error(media), close=True)
             return
         declared = headers.get("content-length")
         if declared is not None:
@@ -127,7 +156,7 @@ class RequestLimitsMiddleware:
                                  close=True)
                 return
             if int(declared) > self.max_body_bytes:
-                await _send_json(send, 413, _too_large(self.max_body_bytes, f"{int(declared)} bytes"), close=True)
+                await _send_json(send, 413, too_large_error(self.max_body_bytes, f"{int(declared)} bytes"), close=True)
                 return
 
         chunks: list[bytes] = []
@@ -139,7 +168,7 @@ class RequestLimitsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _send_json(send, 413, _too_large(self.max_body_bytes, f"over {self.max_body_bytes} bytes"),
+                await _send_json(send, 413, too_large_error(self.max_body_bytes, f"over {self.max_body_bytes} bytes"),
                                  close=True)
                 return
             chunks.append(chunk)
@@ -163,20 +192,27 @@ class RequestLimitsMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, _ErrorRewriter(send))
+        await self.app(scope, replay, _ErrorRewriter(send, scope, self.endpoints))
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
+    return next((v for k, v in headers if k.lower() == name), b"")
 
 
 class _ErrorRewriter:
-    """Wraps ``send``: a 400 answer in BentoML's validation shape is re-sent in the uniform shape."""
+    """Wraps ``send``: re-sends in the uniform shape a 400 in BentoML's validation shape, and Starlette's
+    plain-text 404 and 405 (any other answer passes through untouched)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, scope: Scope, endpoints: Mapping[str, Collection[str]]) -> None:
         self.send = send
+        self.scope = scope
+        self.endpoints = endpoints
         self.start: Message | None = None
         self.parts: list[bytes] = []
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and message.get("status") == 400:
-            self.start = message
+        if message["type"] == "http.response.start" and message.get("status") in (400, 404, 405):
+            self.start = message  # held until the body is complete
             return
         if self.start is None:
             await self.send(message)
@@ -185,17 +221,43 @@ class _ErrorRewriter:
         if message.get("more_body", False):
             return
         body = b"".join(self.parts)
-        try:
-            decoded = json.loads(body)
-            detail = decoded["detail"] if isinstance(decoded, dict) else None
-            if not isinstance(detail, list) or not all(isinstance(d, dict) for d in detail):
-                raise ValueError("not a validation answer")
-        except (ValueError, KeyError):
+        headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
+        uniform = self._uniform(self.start["status"], headers, body)
+        if uniform is None:
             await self.send(self.start)
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        payload = json.dumps(error_body(detail), ensure_ascii=False).encode("utf-8")
-        headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(payload)).encode()))
+        payload = json.dumps(uniform[0], ensure_ascii=False).encode("utf-8")
+        headers = [*uniform[1], (b"content-length", str(len(payload)).encode())]
         await self.send({**self.start, "headers": headers})
         await self.send({"type": "http.response.body", "body": payload, "more_body": False})
+
+    def _uniform(self, status: int, headers: list[tuple[bytes, bytes]],
+                 body: bytes) -> tuple[dict, list[tuple[bytes, bytes]]] | None:
+        """The uniform body for this answer and the headers to send with it; None to pass the answer through."""
+        if status == 400:
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                return None
+            detail = decoded.get("detail") if isinstance(decoded, dict) else None
+            if not isinstance(detail, list) or not all(isinstance(d, dict) for d in detail):
+                return None  # not a validation answer
+            return error_body(detail), headers
+        # 404 and 405: Starlette's own plain-text answers only (a route's JSON 404 is its own answer)
+        if not _header(headers, b"content-type").startswith(b"text/plain"):
+            return None
+        path = self.scope.get("path", "")
+        kept = [(k, v) for k, v in headers if k.lower() not in (b"content-type", b"allow")]
+        kept.append((b"content-type", b"application/json"))
+        if status == 404:
+            return not_found_error(path, self.endpoints), kept
+        # Starlette's Allow names the methods of the first route matching the path only (POST /metadata, not
+        # the mounted app's GET /metadata), so the documented methods are added.
+        allowed = {m.strip().upper() for m in _header(headers, b"allow").decode("latin-1").split(",") if m.strip()}
+        allowed |= {m.upper() for m in self.endpoints.get(path, ())}
+        if "GET" in allowed:
+            allowed.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+        methods = sorted(allowed)
+        kept.append((b"allow", ", ".join(methods).encode("latin-1")))
+        return method_not_allowed_error(self.scope.get("method", ""), path, methods), kept

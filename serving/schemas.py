@@ -156,3 +156,39 @@ class MetadataResponse(BaseModel):
     created_at: str | None = Field(description="When the artefact was written (UTC, ISO 8601).")
     library_versions: dict = Field(description="Library versions the model was trained with.")
     limits: dict = Field(description="Request limits enforced by this server.")
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the request."""
+
+    # The documented contract is exact: /docs.json says no other keys (the fuzz test holds the server to it).
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="Where the problem is, as a path into the JSON body (`texts[2]`, `titles`, "
+                                   "`top_k`); `body` for the body as a whole (invalid JSON or UTF-8, wrong "
+                                   "top-level type, too large, wrong media type); `request.path` or "
+                                   "`request.method` for an unknown path (404) or a method it does not answer (405).",
+                       json_schema_extra={"example": "texts[1]"})
+    loc: list[str | int] = Field(min_length=1, description="The same location as a list of keys and indexes "
+                                                           "(`[\"texts\", 1]`), for programs.",
+                                 json_schema_extra={"example": ["texts", 1]})
+    type: str = Field(description="The rule broken, for programs: a pydantic error type (`missing`, `too_long`, "
+                                  "`string_type`, `value_error`, `json_invalid`, `extra_forbidden`, ...) or one of "
+                                  "this service's: `body_too_large`, `utf8_invalid`, `content_length_invalid`, "
+                                  "`unsupported_media_type`, `unknown_label`, `method_unavailable`, `not_found`, "
+                                  "`method_not_allowed`.", json_schema_extra={"example": "value_error"})
+    msg: str = Field(description="The problem and how to fix it, for people.",
+                     json_schema_extra={"example": "Value error, text is blank (only whitespace or control "
+                                                   "characters); send the article body"})
+
+
+class ErrorResponse(BaseModel):  # the shape serving.limits.error_body builds
+    """The body of every client error (4xx): a one-line summary and one entry per problem."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="Summary for logs and people: `field: msg` for each problem (the first five), "
+                                   "separated by `; `.",
+                       json_schema_extra={"example": "texts[1]: Value error, text is blank (only whitespace or "
+                                                     "control characters); send the article body"})
+    detail: list[ErrorDetail] = Field(min_length=1, description="Every problem found, one entry each.")

@@ -12,7 +12,10 @@ One service, one process, the artefact loaded once with ``training.load``:
 * POST /explain, GET (and POST) /metadata, BentoML's /livez, /readyz (200 once the model is loaded and
   warmed up), /metrics, and the OpenAPI document at /docs.json.
 * ``serving.limits.RequestLimitsMiddleware`` checks body size, UTF-8 and media type before any parsing and
-  gives every 4xx one body shape naming the field and the rule.
+  gives every 4xx one body shape naming the field and the rule (``serving.schemas.ErrorResponse``), unknown
+  paths (404) and methods (405) included.
+* /docs.json is BentoML's OpenAPI document completed by ``serving.openapi.complete_openapi``: each API's
+  real error responses, and GET /metadata.
 
 The model is the store entry named by ``ARABIC_NEWS_MODEL_TAG`` (a full tag, or a name meaning its promoted,
 else newest, version), default ``training.registry.default_tag("arabic-news-topics")``. It is referenced
@@ -26,7 +29,7 @@ import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
@@ -42,7 +45,11 @@ from training.artifact import read_manifest  # noqa: E402
 from .limits import (MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TITLE_CHARS, MAX_TOP_K,  # noqa: E402
                      RequestLimitsMiddleware, arabic_ratio, error_body)
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
+from .openapi import complete_openapi, documented_endpoints  # noqa: E402
 from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
+
+if TYPE_CHECKING:
+    from bentoml._internal.service.openapi.specification import OpenAPISpecification
 
 logger = logging.getLogger("serving")
 
@@ -157,7 +164,19 @@ metadata_app = Starlette(routes=[Route("/metadata", _get_metadata, methods=["GET
 ClassifyOutput.model_tag = MODEL_TAG
 
 
-@bentoml.service(name="arabic_news_topics", workers=WORKERS, threads=2,
+class TopicsService(bentoml.Service[Any]):
+    """BentoML's service object with its OpenAPI document completed (``complete_openapi``). ``openapi_spec`` is
+    what /docs.json serves and ``bentoml build`` writes; ``bentoml.service(service_class=...)`` is BentoML's
+    way to supply the service object's class."""
+
+    __slots__ = ()  # BentoML's Service is a slotted attrs class
+
+    @property
+    def openapi_spec(self) -> OpenAPISpecification:
+        return complete_openapi(super().openapi_spec, self, get_routes=[route.path for route in metadata_app.routes])
+
+
+@bentoml.service(name="arabic_news_topics", workers=WORKERS, threads=2, service_class=TopicsService,
                  traffic={"timeout": REQUEST_TIMEOUT_S}, logging={"access": {"enabled": ACCESS_LOG}})
 class ArabicNewsTopics:
     """Arabic news topic classifier: POST /classify, POST /explain, GET /metadata."""
@@ -223,4 +242,6 @@ class ArabicNewsTopics:
 
 
 ArabicNewsTopics.mount_asgi_app(metadata_app, path="/")
-ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware)
+# Built here, at import, so that a BentoML whose document complete_openapi cannot complete stops the server.
+ENDPOINTS = documented_endpoints(ArabicNewsTopics.openapi_spec)
+ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINTS)

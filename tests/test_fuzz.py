@@ -2,8 +2,10 @@
 
 The server is the one tests/test_service.py starts (its ``server`` fixture and helpers are imported, so this
 module runs its own server for the session's baseline). Every operation in /docs.json gets up to
-``MAX_EXAMPLES`` generated requests (valid and schema-violating); checks: no 5xx, and responses conform to the
-documented schema. The hand-written bodies must all be answered with a 4xx, never a 5xx or a dropped connection.
+``MAX_EXAMPLES`` generated requests per generation mode (valid, and for operations with a body also
+schema-violating); checks: no 5xx, and every response is documented: its status, its media type and its body
+(4xx bodies included: ``serving.schemas.ErrorResponse``). The hand-written bodies must all be answered with a
+4xx, never a 5xx or a dropped connection.
 """
 from __future__ import annotations
 
@@ -15,9 +17,15 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 httpx = pytest.importorskip("httpx")
 from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error, response_schema_conformance  # noqa: E402
-
+from schemathesis.checks import (  # noqa: E402
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from test_service import server  # noqa: E402,F401  (module fixture: a real `bentoml serve` on a free port)
+
+from serving.schemas import ErrorResponse  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -31,33 +39,29 @@ def test_every_operation_never_5xx_and_conforms(server) -> None:  # noqa: F811
 
     schema = schemathesis.openapi.from_url(server["url"] + "/docs.json", timeout=30)
     schema.config.update(base_url=server["url"])
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     failures, operations = [], []
     for result in schema.get_all_operations():
         operation = result.ok()
         operations.append(operation.label)
+        modes = [schemathesis.GenerationMode.POSITIVE]
+        if operation.body:  # without inputs there is nothing to violate (hypothesis: Unsatisfiable)
+            modes.append(schemathesis.GenerationMode.NEGATIVE)
+        for mode in modes:
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                      print_blob=True, database=None)
+            def fuzz(case) -> None:
+                case.call_and_validate(checks=checks, timeout=60)
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                  print_blob=True, database=None)
-        def fuzz(case) -> None:
-            case.call_and_validate(checks=[not_a_server_error, response_schema_conformance], timeout=60)
-
-        try:
-            fuzz()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: BLE001  schemathesis' FailureGroup is a BaseExceptionGroup
-            failures.append(f"{operation.label}: " + "".join(traceback.format_exception(exc))[-6000:])
-    assert {"POST /classify", "POST /explain"} <= set(operations), operations
-    # Known, reported in the README (Robustness: Findings): /docs.json documents 4xx bodies as BentoML's default
-    # ({"error", "detail": string}) while serving.limits answers {"error", "detail": [ {field, loc, type, msg} ]}.
-    # Only that mismatch is tolerated (as xfail); a 5xx or any other violation fails the test.
-    known = [f for f in failures if "Response violates schema" in f and "Server error" not in f
-             and "for status code 4" in f and "Schema at /properties/detail" in f and "1 distinct failure" in f]
-    unknown = [f for f in failures if f not in known]
-    assert not unknown, "\n\n".join(unknown)
-    if known:
-        pytest.xfail("OpenAPI 4xx schema does not match the error body (see README, Robustness: Findings):\n" + "\n".join(known)[:1500])
+            try:
+                fuzz()
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001  schemathesis' FailureGroup is a BaseExceptionGroup
+                failures.append(f"{operation.label} ({mode.value}): " + "".join(traceback.format_exception(exc))[-6000:])
+    assert {"POST /classify", "POST /explain", "GET /metadata", "POST /metadata"} <= set(operations), operations
+    assert not failures, "\n\n".join(failures)
 
 
 # --------------------------------------------------------------------------------- hand-written bodies
@@ -101,7 +105,7 @@ def test_hostile_body_is_a_client_error(server, name: str) -> None:  # noqa: F81
     with httpx.Client(base_url=server["url"], timeout=60) as client:
         response = _raw(client, path, body)
     assert 400 <= response.status_code < 500, f"{name}: {response.status_code} {response.text[:300]}"
-    assert "error" in response.json(), response.text[:300]
+    ErrorResponse.model_validate(response.json())  # the documented 4xx body
 
 
 @pytest.mark.parametrize("body", ['{"texts": ["\\u0000"]}', '{"texts": ["نص\\u0000نص"], "titles": ["\\u0000"]}'])
@@ -117,5 +121,6 @@ def test_wrong_content_types_are_client_errors(server) -> None:  # noqa: F811
     with httpx.Client(base_url=server["url"], timeout=60) as client:
         for content_type in ("multipart/form-data; boundary=x", "application/vnd.bentoml+pickle", "text/plain"):
             response = _raw(client, "/classify", b"--x\r\n\r\n--x--", content_type)
-            assert response.status_code < 500, (content_type, response.status_code, response.text[:300])
+            assert 400 <= response.status_code < 500, (content_type, response.status_code, response.text[:300])
+            ErrorResponse.model_validate(response.json())
         assert client.get("/livez").status_code == 200  # and the server is still up

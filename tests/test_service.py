@@ -14,58 +14,24 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+
+from serving.process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
+from serving.schemas import ErrorResponse
 
 httpx = pytest.importorskip("httpx")
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PAGE = "examples/000_e15a76a4801cf1d0.txt"
 START_TIMEOUT_S = 180
 ARABIC = ("يستعد المغرب لتنظيم لقاء دولي للتحالف العالمي ضد داعش في شهر ماي المقبل بمشاركة وزير الخارجية الأمريكي، "
           "لتنسيق الجهود الدولية للتصدي للتنظيم الإرهابي.")
 SPORT = "فاز المنتخب المغربي على نظيره البرازيلي بهدفين نظيفين في مباراة ودية أقيمت مساء السبت بمدينة طنجة."
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.update(extra)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(port: int, log: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:ArabicNewsTopics", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=REPO, env=_env(**env), stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _tail(log: Path, chars: int = 4000) -> str:
-    return log.read_text(encoding="utf-8", errors="replace")[-chars:] if log.exists() else "(no log)"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -77,32 +43,24 @@ def server(baseline_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict
     work = tmp_path_factory.mktemp("service")
     tag = register(baseline_run["best_artifact"], f"topics-service-{uuid.uuid4().hex[:8]}")["tag"]
 
-    port, log = _free_port(), work / "server.log"
-    proc = _serve(port, log, ARABIC_NEWS_MODEL_TAG=tag)
+    port, log = free_port(), work / "server.log"
+    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=tag)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode} before it was ready; log:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {START_TIMEOUT_S}s; log:\n{_tail(log)}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        try:
+            wait_ready(url, proc, log, START_TIMEOUT_S)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
         labels = httpx.get(url + "/metadata", timeout=10).json()["labels"]
         yield {"url": url, "tag": tag, "proc": proc, "log": log, "labels": labels}
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
 def client(server: dict):
     if server["proc"].poll() is not None:
-        pytest.fail(f"the server has stopped (exit {server['proc'].returncode}); log:\n{_tail(server['log'])}")
+        pytest.fail(f"the server has stopped (exit {server['proc'].returncode}); log:\n{log_tail(server['log'])}")
     with httpx.Client(base_url=server["url"], timeout=60) as http:
         yield http
 
@@ -254,6 +212,29 @@ def test_openapi_documents_the_endpoints(client) -> None:
     assert re.search(r"[\u0600-\u06FF]", json.dumps(request, ensure_ascii=False))  # Arabic examples
     response = spec["paths"]["/classify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"model", "predictions"} <= set(response["properties"])
+    assert spec["paths"]["/metadata"]["get"]["responses"]["200"] == spec["paths"]["/metadata"]["post"]["responses"]["200"]
+
+
+def test_openapi_documents_the_real_error_responses(client) -> None:
+    spec = client.get("/docs.json").json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["ErrorResponse"]["properties"]["detail"]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
+    assert {"field", "loc", "type", "msg"} == set(schemas["ErrorDetail"]["required"])
+    assert all(schemas["ErrorDetail"]["properties"][name]["description"] for name in ("field", "loc", "type", "msg"))
+    assert "InvalidArgument" not in schemas and "NotFound" not in schemas  # BentoML's {"error", "detail": str}
+    for path in ("/classify", "/explain", "/metadata"):
+        responses = spec["paths"][path]["post"]["responses"]
+        assert {"200", "400", "413", "415", "500", "504"} <= set(responses) and "404" not in responses, (path, responses)
+        for status in ("400", "413", "415"):
+            media = responses[status]["content"]["application/json"]
+            assert media["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+            assert responses[status]["description"] and media["examples"], (path, status)
+            for example in media["examples"].values():
+                ErrorResponse.model_validate(example["value"])
+    assert "503" in spec["paths"]["/classify"]["post"]["responses"]  # the batcher's overload answer
+    # the examples are what the API's own validation answers
+    examples = spec["paths"]["/classify"]["post"]["responses"]["400"]["content"]["application/json"]["examples"]
+    assert examples["missing_field"]["value"] == client.post("/classify", json={}).json()
 
 
 # ---------------------------------------------------------------------------------------------- bad input
@@ -378,19 +359,64 @@ def test_generated_requests_never_get_a_server_error(server, path) -> None:
     assert 200 in statuses and any(400 <= s < 500 for s in statuses), statuses
 
 
+# ---------------------------------------------------------------------------------- unknown paths and methods
+
+@pytest.mark.parametrize("method,path", [("GET", "/no-such-endpoint"), ("POST", "/classify/extra"),
+                                         ("GET", "/static_content/missing.js"), ("HEAD", "/predict")])
+def test_unknown_path_is_a_json_404_naming_the_endpoints(client, method, path) -> None:
+    response = client.request(method, path, json={"texts": [ARABIC]} if method == "POST" else None)
+    assert response.status_code == 404 and response.headers["content-type"] == "application/json", response.text
+    if method == "HEAD":
+        return  # no body, but the JSON headers
+    body = ErrorResponse.model_validate(response.json())
+    _assert_names(response, "request.path", "not_found", status=404)
+    msg = body.detail[0].msg
+    assert path in msg and "/docs.json" in msg
+    for endpoint in ("POST /classify", "POST /explain", "GET /metadata", "POST /metadata", "GET /livez", "GET /readyz"):
+        assert endpoint in msg, msg
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("GET", "/classify", "POST"),
+    ("PUT", "/explain", "POST"),
+    ("DELETE", "/metadata", "GET, HEAD, POST"),  # GET is the mounted app's: Starlette alone would say POST
+    ("POST", "/livez", "GET, HEAD"),
+    ("POST", "/docs.json", "GET, HEAD"),
+])
+def test_wrong_method_is_a_json_405_with_allow(client, method, path, allow) -> None:
+    response = client.request(method, path)
+    _assert_names(response, "request.method", "method_not_allowed", status=405)
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == "application/json"
+    msg = ErrorResponse.model_validate(response.json()).detail[0].msg
+    assert method in msg and path in msg and allow in msg, msg
+
+
+def test_bentoml_pages_are_still_served(client) -> None:
+    index = client.get("/")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:href|src)="\./(static_content/[^"]+)"', index.text)
+    assert assets, index.text[:500]
+    for asset in assets:
+        assert client.get("/" + asset).status_code == 200, asset
+    assert client.get("/docs.json").json()["paths"]
+    assert client.get("/schema.json").json()["name"] == "arabic_news_topics"
+    assert client.head("/metadata").status_code == 200
+
+
 # ------------------------------------------------------------------------------------------------ lifecycle
 
 def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
     log = tmp_path / "missing.log"
     started = time.monotonic()
-    proc = _serve(_free_port(), log, ARABIC_NEWS_MODEL_TAG="no-such-topics-model:v0")
+    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG="no-such-topics-model:v0")
     try:
         code = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
-        _stop(proc)
-        pytest.fail(f"a server for a missing tag kept running; log:\n{_tail(log)}")
+        stop(proc)
+        pytest.fail(f"a server for a missing tag kept running; log:\n{log_tail(log)}")
     assert code != 0
-    output = _tail(log, 20000)
+    output = log_tail(log, 20000)
     assert "no-such-topics-model:v0" in output and "not in the BentoML store" in output, output
     assert time.monotonic() - started < 120
 
@@ -398,12 +424,12 @@ def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
 def test_zz_sigterm_shuts_down_cleanly(server) -> None:
     """Runs last (it stops the module's server): SIGTERM -> exit status 0 within a few seconds."""
     proc = server["proc"]
-    assert proc.poll() is None, _tail(server["log"])
+    assert proc.poll() is None, log_tail(server["log"])
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         code = proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"no exit 20 s after SIGTERM; log:\n{_tail(server['log'])}")
-    assert code == 0, _tail(server["log"])
+        pytest.fail(f"no exit 20 s after SIGTERM; log:\n{log_tail(server['log'])}")
+    assert code == 0, log_tail(server["log"])
     assert time.monotonic() - started < 15

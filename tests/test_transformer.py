@@ -163,15 +163,17 @@ def test_multi_label_head_thresholds_and_artefact_round_trip(compact_run, sample
 # ------------------------------------------------------------------------------------ local checkpoint
 
 @pytest.mark.slow
-def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path):
-    """``--transformer-model DIR`` end to end: train.run -> artefact -> training.load, single-label softmax."""
+def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path, monkeypatch):
+    """``--transformer.model DIR --transformer.export-onnx`` end to end: train.run -> artefact with int8 ONNX ->
+    training.load scores with ONNX Runtime, single-label softmax, close to the same artefact scored by torch."""
     import training
     from training.config import TrainConfig
+    from training.onnx_export import OnnxScorer
     from training.train import run
 
     config = TrainConfig(out=str(tmp_path / "run"), models=["transformer"])
     config.data.multi_label = "no"
-    config.transformer = tiny_config(model=str(tiny_checkpoint), max_steps=6, learning_rate=1e-3)
+    config.transformer = tiny_config(model=str(tiny_checkpoint), max_steps=6, learning_rate=1e-3, export_onnx=True)
     report = run(config)
     artefact = Path(report["candidates"]["transformer"]["artifact"])
     manifest = json.loads((artefact / "manifest.json").read_text(encoding="utf-8"))
@@ -182,6 +184,15 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path):
     assert loaded.tokenizer.model_max_length == 64  # not the checkpoint's 1e30
     scores = loaded.predict_scores(["مباراة كرة القدم انتهت بفوز الفريق"], ["رياضة"])
     assert np.isclose(scores.sum(), 1.0) and loaded.model.config.problem_type == "single_label_classification"
+    # the export happened inside the run, before the artefact was sealed: listed, checksummed, and used
+    onnx = manifest["model"]["onnx"]
+    assert {onnx["fp32"], onnx["int8"]} <= set(manifest["files"]) and (artefact / onnx["int8"]).is_file()
+    assert isinstance(loaded.onnx_session, OnnxScorer)
+    monkeypatch.setenv("ARABIC_NEWS_ONNX", "0")
+    with_torch = training.load(artefact)
+    assert with_torch.onnx_session is None
+    texts = ["مباراة كرة القدم انتهت بفوز الفريق", "اجتماع وزراء الخارجية لبحث التعاون", "هجوم إرهابي في المدينة"]
+    np.testing.assert_allclose(loaded.predict_scores(texts), with_torch.predict_scores(texts), atol=0.15)
 
 
 # ----------------------------------------------------------------------------------------------- DDP

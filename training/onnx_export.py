@@ -96,7 +96,13 @@ def export_onnx(source: Any, out_dir: str | Path, *, quantize: bool = True, opse
              "inputs": list(INPUT_NAMES), "output": "logits", "onnxruntime": onnxruntime.__version__}
     if quantize:
         int8 = out_dir / INT8_FILE
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(max(level, logging.WARNING))  # the quantiser logs a line per tensor through the root logger
+        try:
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False)
+        finally:
+            root.setLevel(level)
         entry["int8"] = f"{ONNX_DIR}/{INT8_FILE}"
         entry["quantization"] = "onnxruntime.quantization.quantize_dynamic, QInt8 weights, dynamic uint8 activations"
     entry["export_seconds"] = round(time.perf_counter() - started, 2)
