@@ -6,7 +6,9 @@
 Exports into a temporary copy of the artefact (the artefact itself is not changed), then on the test split:
 throughput in articles/s at batch 32 and batch 1 (tokenisation included, the same token ids for every
 backend, best of --repeats runs), and macro-F1 / accuracy of the primary label for torch and int8. The
-machine's load average is recorded next to the figures: on a shared CPU they move with it.
+machine's load average is recorded next to the figures: on a shared CPU they move with it. ``--profile``
+adds ONNX Runtime's own profile of both ONNX models on the timed articles: the share of kernel time per
+operator type (what int8 speeds up, the matrix products, and what it leaves as it is).
 """
 from __future__ import annotations
 
@@ -37,6 +39,26 @@ def throughput(score, texts, titles, batch: int, repeats: int) -> float:
     return len(texts) / best
 
 
+def operator_shares(path: Path, feeds: list[dict], threads: int) -> dict[str, float]:
+    """Share of ONNX Runtime kernel time per operator type over ``feeds`` (its profiler's node events)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(path.with_suffix(""))
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for feed in feeds:
+        session.run(None, feed)
+    totals: dict[str, float] = {}
+    for event in json.loads(Path(session.end_profiling()).read_text()):
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event["args"]["op_name"]
+            totals[op] = totals.get(op, 0.0) + event["dur"]
+    whole = sum(totals.values()) or 1.0
+    return {op: round(100 * t / whole, 1) for op, t in sorted(totals.items(), key=lambda kv: -kv[1]) if 100 * t / whole >= 1}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact")
@@ -45,6 +67,7 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=256, help="test articles timed at batch 32 (batch 1: a quarter)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=None, help="also write the result as JSON here")
+    parser.add_argument("--profile", action="store_true", help="also report ONNX Runtime's kernel time per operator type")
     args = parser.parse_args()
 
     import torch
@@ -97,6 +120,11 @@ def main() -> int:
         tp = result["throughput_articles_per_s"]
         result["speedup_int8_vs_torch"] = {b: round(tp["onnx_int8"][b] / tp["torch"][b], 2) for b in ("batch_32", "batch_1")}
         result["speedup_fp32_vs_torch"] = {b: round(tp["onnx_fp32"][b] / tp["torch"][b], 2) for b in ("batch_32", "batch_1")}
+        if args.profile:
+            feeds = [{"input_ids": ids, "attention_mask": mask}
+                     for _, ids, mask in classifier._batches(classifier.encode(texts[:n32], titles[:n32]))]
+            result["operator_time_percent"] = {name: operator_shares(copy / ONNX_DIR / file, feeds, args.threads)
+                                               for name, file in (("onnx_fp32", FP32_FILE), ("onnx_int8", INT8_FILE))}
         result["load_after"] = os.getloadavg()
         result["export"] = {k: entry.get(k) for k in ("opset", "exporter", "quantization", "export_seconds")}
     finally:

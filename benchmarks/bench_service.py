@@ -14,6 +14,10 @@ Reports requests/s, articles/s, p50/p99 latency, errors, the servers' own CPU ti
 processes; a figure that other load on a shared machine disturbs much less than throughput) and, for the
 service, the mean articles per model call from its /metrics (the adaptive batcher at work).
 
+Before the servers start, the model alone is timed in this process (CPU time per article called one article
+at a time and in calls of 64). The anchor's CPU per article divided by the model's own cost in calls of 64
+bounds what any batching server can gain in CPU per article, however little its HTTP layer costs.
+
 Articles come from ../shared/datasets/arabic-news-topics/test.jsonl when present, else the sample corpus.
 The client runs on the same machine as the servers: all figures include its CPU cost.
 """
@@ -181,8 +185,35 @@ def _mean_of(runs: list[dict]) -> dict:
     return combined
 
 
+def model_cpu_ms_per_article(path: Path, articles: list[dict], threads: int, count: int = 128) -> dict[str, float]:
+    """CPU ms per article of ``training.load(path).predict``, one article per call and 64 per call (with the
+    scikit-learn checks the service skips also skipped), without any HTTP."""
+    import sklearn
+
+    import training
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    model = training.load(path)
+    texts = [a["text"] for a in articles[:count]]
+    titles = [a["title"] for a in articles[:count]]
+    model.predict(texts[:8], titles[:8])
+    costs = {}
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):  # as serving.service does
+        for size in (1, 64):
+            started = time.process_time()
+            for i in range(0, len(texts), size):
+                model.predict(texts[i:i + size], titles[i:i + size])
+            costs[f"batch_{size}"] = round((time.process_time() - started) * 1000 / len(texts), 2)
+    return costs
+
+
 def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: list[dict], home: str) -> list[dict]:
     path = artefact_dir(reference)
+    model_cost = model_cpu_ms_per_article(path, articles, args.torch_threads)
+    print(f"[{kind}] model alone, CPU ms per article: {model_cost}", flush=True)
     tag = register(path, home, f"bench-{kind}")
     print(f"[{kind}] {path} -> {tag}", flush=True)
     bento_port, naive_port = free_port(), free_port()
@@ -219,7 +250,8 @@ def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: l
                     print(f"[{kind}] c={concurrency} {name:8s} {json.dumps(result)}", flush=True)
             for name, runs in rounds.items():
                 results.append({"model": kind, "tag": tag, "server": name, "concurrency": concurrency,
-                                "articles_per_request": args.articles, **_mean_of(runs)})
+                                "articles_per_request": args.articles, "model_cpu_ms_per_article": model_cost,
+                                **_mean_of(runs)})
     finally:
         for server in servers.values():
             server.stop()
@@ -265,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['model']:<12}{r['server']:<9}{r['concurrency']:>5}{r['requests_per_s']:>9.1f}{r['articles_per_s']:>9.1f}"
               f"{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}{r['errors']:>5}"
               f"{r.get('articles_per_model_call') or '':>9}{r['server_cpu_ms_per_article'] or 0:>11.1f}{speedup:>9.2f}")
+    for r in results:
+        if r["server"] == "anchor" and r["server_cpu_ms_per_article"]:
+            bound = r["server_cpu_ms_per_article"] / r["model_cpu_ms_per_article"]["batch_64"]
+            r["batching_bound"] = round(bound, 2)
+            print(f"{r['model']} c={r['concurrency']}: the anchor spends {r['server_cpu_ms_per_article']:.1f} ms CPU per "
+                  f"article, the model alone {r['model_cpu_ms_per_article']['batch_64']:.1f} ms in calls of 64: batching "
+                  f"can gain at most {bound:.2f}x in CPU per article")
     print(f"\nload average {meta['load_average_start']} -> {meta['load_average_end']} on {meta['cpus']} CPUs "
           f"(shared machine: other processes compete for the same cores)")
     if args.json_out:

@@ -14,6 +14,8 @@ One service, one process, the artefact loaded once with ``training.load``:
 * ``serving.limits.RequestLimitsMiddleware`` checks body size, UTF-8 and media type before any parsing and
   gives every 4xx one body shape naming the field and the rule (``serving.schemas.ErrorResponse``), unknown
   paths (404) and methods (405) included.
+* ``serving.timeout`` replaces BentoML's request-timeout middleware with one that frees each request once
+  it is answered (BentoML's keeps it for the whole timeout).
 * /docs.json is BentoML's OpenAPI document completed by ``serving.openapi.complete_openapi``: each API's
   real error responses, and GET /metadata.
 
@@ -47,11 +49,13 @@ from .limits import (MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TITLE_CHARS,
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
 from .openapi import complete_openapi, documented_endpoints  # noqa: E402
 from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
+from .timeout import install as install_cancelling_timeout  # noqa: E402
 
 if TYPE_CHECKING:
     from bentoml._internal.service.openapi.specification import OpenAPISpecification
 
 logger = logging.getLogger("serving")
+install_cancelling_timeout()  # before BentoML builds its app: see serving.timeout
 
 MAX_BATCH_ARTICLES = int(os.environ.get("ARABIC_NEWS_MAX_BATCH", 64))   # articles per model call
 # The batcher answers 503 when it predicts a queued request would wait longer than this; high, so that a
