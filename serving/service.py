@@ -22,7 +22,8 @@ One service, one process, the artefact loaded once with ``training.load``:
 The model is the store entry named by ``ARABIC_NEWS_MODEL_TAG`` (a full tag, or a name meaning its promoted,
 else newest, version), default ``training.registry.default_tag("arabic-news-topics")``. It is referenced
 at class level with ``bentoml.models.BentoModel`` so ``bentoml build`` packs it into the Bento. A tag that
-is not in the store stops the server at import, with a message naming the tag and the store.
+is not in the store, or whose files are incomplete or corrupt, stops the server at import, with a message
+naming the tag and the problem.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from training import registry  # noqa: E402
-from training.artifact import read_manifest  # noqa: E402
+from training.artifact import ArtifactError, read_manifest, verify_files  # noqa: E402
 
 from .limits import (MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TITLE_CHARS, MAX_TOP_K,  # noqa: E402
                      RequestLimitsMiddleware, arabic_ratio, error_body)
@@ -68,18 +69,23 @@ WORKERS = int(os.environ.get("ARABIC_NEWS_WORKERS", 1))
 ACCESS_LOG = os.environ.get("ARABIC_NEWS_ACCESS_LOG", "1").lower() not in ("0", "false", "no")
 
 
-class ModelNotFoundError(RuntimeError):
-    """The configured store tag does not exist; raised at import so the server never starts half-way."""
+class ModelUnavailableError(RuntimeError):
+    """The configured store entry is missing, or its files are incomplete or corrupt; raised at import, in
+    the process that ``bentoml serve`` starts first, so the server exits with the message instead of
+    restarting a worker that cannot load the model."""
 
 
 def configured_tag() -> str:
-    """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG`` or the default name."""
-    reference = os.environ.get(registry.TAG_ENV) or registry.DEFAULT_NAME
+    """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG`` or the default name, after checking that
+    the entry's artefact is complete and unchanged (every file against the manifest's checksums)."""
+    reference = tag = os.environ.get(registry.TAG_ENV) or registry.DEFAULT_NAME
     try:
         tag = reference if ":" in reference else registry.default_tag(reference)
-        registry.resolve(tag)  # present, and written by this package (has artifact/)
-    except registry.RegistryError as exc:
-        raise ModelNotFoundError(f"cannot serve {registry.TAG_ENV}={reference!r}: {exc}") from None
+        path = registry.resolve(tag)  # present, and written by this package (has artifact/)
+        verify_files(path, read_manifest(path))
+    except (registry.RegistryError, ArtifactError) as exc:
+        shown = reference if tag == reference else f"{reference} ({tag})"
+        raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={shown}: {exc}") from None
     return tag
 
 

@@ -421,6 +421,29 @@ def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
     assert time.monotonic() - started < 120
 
 
+def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, tmp_path) -> None:
+    """A store entry whose model file changed since training stops the server at once (no worker restarts)."""
+    from training.registry import register, resolve
+
+    tag = register(baseline_run["best_artifact"], f"topics-corrupt-{uuid.uuid4().hex[:8]}")["tag"]
+    model_file = next(f for f in resolve(tag).iterdir() if f.name not in ("manifest.json", "README.md") and f.is_file())
+    with model_file.open("r+b") as handle:
+        handle.seek(64)
+        handle.write(b"\x00corrupt\x00")
+    log = tmp_path / "corrupt.log"
+    started = time.monotonic()
+    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag)
+    try:
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        pytest.fail(f"a server for a corrupt model kept running; log:\n{log_tail(log)}")
+    assert code != 0
+    output = log_tail(log, 20000)
+    assert tag in output and f"{model_file.name} is corrupt" in output, output
+    assert time.monotonic() - started < 120
+
+
 def test_zz_sigterm_shuts_down_cleanly(server) -> None:
     """Runs last (it stops the module's server): SIGTERM -> exit status 0 within a few seconds."""
     proc = server["proc"]
