@@ -96,6 +96,35 @@ def test_encode_articles_head_tail_on_a_real_tokenizer():
     assert tokenizer.convert_ids_to_tokens(short) == ["[CLS]", "w1", "w2", "[SEP]"]
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "unigram"])
+def test_long_texts_tokenised_by_their_ends_give_the_whole_texts_tokens(kind, sample_data):
+    """Only the ends of a long text are tokenised; the kept ids must equal those of tokenising it whole."""
+    import random
+
+    from training.tokenizer import build_tokenizer
+    from training.truncation import special_affixes, splits_at_whitespace
+
+    texts = list(sample_data.train.texts)
+    tokenizer = build_tokenizer(texts, vocab_size=1500, kind=kind)
+    assert splits_at_whitespace(tokenizer)
+    rng = random.Random(13)
+    corpus = " ".join(texts)
+    long_word = "".join(rng.choice("ابتثجحخدذرزسشصضطظعغفقكلمنهوي") for _ in range(3000))
+    articles = [corpus[:n] for n in (50, 700, 3000, 20_000, 100_000)]
+    articles += [long_word, f"{long_word} {corpus[:5000]} {long_word}",  # words far longer than the guess per token
+                 corpus[:8000].replace(" ", "\n\t", 300), "\u001c".join(corpus[:6000].split(" ")),
+                 " " + corpus[:9000] + "  ", "كلمة " * 4000]
+    prefix, suffix = special_affixes(tokenizer)
+    for max_length in (8, 64, 256):
+        for strategy, fraction in (("head_tail", 0.25), ("head_tail", 0.0), ("head_tail", 1.0), ("head", 0.25)):
+            got = encode_articles(tokenizer, articles, max_length, strategy, fraction)
+            budget = max_length - len(prefix) - len(suffix)
+            whole = tokenizer(articles, add_special_tokens=False, truncation=False)["input_ids"]
+            expected = [prefix + keep_tokens(ids, budget, strategy, fraction) + suffix for ids in whole]
+            for article, g, e in zip(articles, got, expected):
+                assert g == e, (kind, max_length, strategy, fraction, len(article))
+
+
 def test_normalizer_preset_follows_the_checkpoint(tmp_path):
     from training.tokenizer import resolve_normalizer, write_normalizer_settings
 

@@ -8,6 +8,7 @@ No torch import here: tokenisation only.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -57,14 +58,84 @@ def special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
     raise ValueError(f"cannot locate the special tokens of {type(tokenizer).__name__}: {full} does not contain {plain}")
 
 
+# Pre-tokenizers that split at whitespace before anything else: a text cut at whitespace gives exactly the
+# tokens of the whole text up to (or from) the cut.
+_WHITESPACE_SPLITTING = ("BertPreTokenizer()", "WhitespaceSplit()", "Whitespace()")
+# Only the characters every such tokenizer treats as whitespace (not e.g. U+001C, which BERT's normaliser deletes).
+_WHITESPACE_RE = re.compile(r"[ \t\n\r]")
+CHARS_PER_TOKEN = 12   # first guess of the characters that hold a token; doubled while too few came out
+MARGIN_TOKENS = 8      # extra tokens past the ones kept, so the cut never decides a kept token
+
+
+def splits_at_whitespace(tokenizer: Any) -> bool:
+    """Whether ``tokenizer``'s pre-tokenizer splits at whitespace first (BERT-style WordPiece, Unigram with a
+    BERT or whitespace-splitting pre-tokenizer): only then are the ends of a long text tokenised alone."""
+    pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    text = repr(pre) if pre is not None else ""
+    return any(name in text for name in _WHITESPACE_SPLITTING)
+
+
+def _ends(text: str, chars: int) -> tuple[str, str] | None:
+    """The text up to the last whitespace within its first ``chars`` characters and from the first whitespace
+    within its last ``chars``; None when those would meet (tokenise the whole text then)."""
+    if len(text) <= 2 * chars:
+        return None
+    head_end = max((m.start() for m in _WHITESPACE_RE.finditer(text, 0, chars)), default=-1)
+    tail_start = next((m.start() for m in _WHITESPACE_RE.finditer(text, len(text) - chars)), -1)
+    if head_end <= 0 or tail_start < 0 or head_end >= tail_start:
+        return None
+    return text[:head_end], text[tail_start:]
+
+
+def _truncated_ids(tokenizer: Any, texts: Sequence[str], budget: int, strategy: str, head_fraction: float) -> list[list[int]]:
+    """``keep_tokens`` of each text's content tokens, tokenising only the ends of long texts.
+
+    A 100,000-character article has thousands of tokens of which a few hundred are kept; tokenising it whole
+    took 76 ms of a 91 ms prediction. With a whitespace-splitting pre-tokenizer the first tokens of the text
+    are the first tokens of its head and the last tokens are the last of its tail, so the result is exactly
+    that of tokenising the whole text (tests compare both)."""
+    head, tail = (budget, 0) if strategy == "head" else split_budget(budget, head_fraction)
+    results: list[list[int] | None] = [None] * len(texts)
+    pending = list(range(len(texts)))
+    chars = CHARS_PER_TOKEN * (max(head, tail) + MARGIN_TOKENS)
+    while pending:
+        ends = {i: _ends(texts[i], chars) for i in pending}
+        whole = [i for i, pair in ends.items() if pair is None]
+        for i, ids in zip(whole, tokenizer([texts[i] for i in whole], add_special_tokens=False, truncation=False,
+                                           verbose=False)["input_ids"] if whole else []):
+            results[i] = keep_tokens(ids, budget, strategy, head_fraction)
+        cut = [i for i, pair in ends.items() if pair is not None]
+        pieces = tokenizer([part for i in cut for part in ends[i]], add_special_tokens=False, truncation=False,
+                           verbose=False)["input_ids"] if cut else []
+        pending = []
+        for n, i in enumerate(cut):
+            head_ids, tail_ids = pieces[2 * n], pieces[2 * n + 1]
+            if len(head_ids) < head + MARGIN_TOKENS or len(tail_ids) < tail + MARGIN_TOKENS:
+                pending.append(i)  # long words: too few tokens in these characters; try twice as many
+                continue
+            results[i] = head_ids[:head] + (tail_ids[len(tail_ids) - tail:] if tail else [])
+        chars *= 2
+    return results  # type: ignore[return-value]
+
+
 def encode_articles(tokenizer: Any, texts: Sequence[str], max_length: int, strategy: str = "head_tail",
                     head_fraction: float = 0.25, affixes: tuple[list[int], list[int]] | None = None,
                     chunk: int = 256) -> list[list[int]]:
     """Token ids per text, special tokens included, at most ``max_length`` long."""
     prefix, suffix = affixes if affixes is not None else special_affixes(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown truncation {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for content after the special tokens")
+    ends_only = splits_at_whitespace(tokenizer)
     encoded: list[list[int]] = []
     for start in range(0, len(texts), chunk):  # chunked: full tokenisation of long articles stays bounded in memory
-        batch = tokenizer(list(texts[start:start + chunk]), add_special_tokens=False, truncation=False, verbose=False)
-        encoded.extend(prefix + keep_tokens(ids, budget, strategy, head_fraction) + suffix for ids in batch["input_ids"])
+        batch = list(texts[start:start + chunk])
+        if ends_only:
+            kept = _truncated_ids(tokenizer, batch, budget, strategy, head_fraction)
+        else:
+            kept = [keep_tokens(ids, budget, strategy, head_fraction) for ids in
+                    tokenizer(batch, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
+        encoded.extend(prefix + ids + suffix for ids in kept)
     return encoded
