@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -406,19 +407,22 @@ def test_bentoml_pages_are_still_served(client) -> None:
 
 # ------------------------------------------------------------------------------------------------ lifecycle
 
-def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
-    log = tmp_path / "missing.log"
+def _startup_failure(tag: str, log: Path) -> str:
+    """Start a server for ``tag``, which must exit with an error within 120 s; returns its log."""
     started = time.monotonic()
-    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG="no-such-topics-model:v0")
+    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag)
     try:
         code = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
         stop(proc)
-        pytest.fail(f"a server for a missing tag kept running; log:\n{log_tail(log)}")
-    assert code != 0
-    output = log_tail(log, 20000)
+        pytest.fail(f"a server for {tag} kept running; log:\n{log_tail(log)}")
+    assert code != 0 and time.monotonic() - started < 120
+    return log_tail(log, 20000)
+
+
+def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
+    output = _startup_failure("no-such-topics-model:v0", tmp_path / "missing.log")
     assert "no-such-topics-model:v0" in output and "not in the BentoML store" in output, output
-    assert time.monotonic() - started < 120
 
 
 def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, tmp_path) -> None:
@@ -430,18 +434,8 @@ def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, 
     with model_file.open("r+b") as handle:
         handle.seek(64)
         handle.write(b"\x00corrupt\x00")
-    log = tmp_path / "corrupt.log"
-    started = time.monotonic()
-    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag)
-    try:
-        code = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        stop(proc)
-        pytest.fail(f"a server for a corrupt model kept running; log:\n{log_tail(log)}")
-    assert code != 0
-    output = log_tail(log, 20000)
+    output = _startup_failure(tag, tmp_path / "corrupt.log")
     assert tag in output and f"{model_file.name} is corrupt" in output, output
-    assert time.monotonic() - started < 120
 
 
 def test_zz_sigterm_shuts_down_cleanly(server) -> None:
