@@ -114,6 +114,7 @@ TRICKY = [
     "", "   ", "URL", "url URL", "UUURL", "AaA aaa", "httppp://x.com", "hhhttp://a.b", "wwww.x.com",
     "a@b.com@c", "x @b.com", "@@x", "ا\u0640\u0654", "جـــداااا", "٢٠٠٠٠", "تعليقات", "الأربعاء 20 أبريل 2022",
     "الأحد\n2022", "title\nالأربعاء 20 أبريل 2022\nbody", "İstanbul", "a\u200bb\u200cc", "ـًـًـً",
+    "@ا@ا", "a@b.com@c@d", "@x@y@z",  # a replaced mention exposes the next "@"
 ]
 SETTINGS = [dict(PRESETS[name]) for name in sorted(PRESETS)]
 

@@ -135,8 +135,15 @@ class _Compiled:
         return text
 
     def _at(self, word: str) -> str:
-        for pattern, replacement in self.at_rules:
-            word = pattern.sub(replacement, word)
+        # To a fixed point: a replacement puts spaces around its token, which can turn the next "@" into the
+        # start of a mention ("@a@b" -> " USER @b"); each productive round removes an "@", so this ends.
+        for _ in range(word.count("@") + 1):
+            replaced = word
+            for pattern, replacement in self.at_rules:
+                replaced = pattern.sub(replacement, replaced)
+            if replaced == word:
+                break
+            word = replaced
         return word
 
     def __call__(self, text: str) -> str:
