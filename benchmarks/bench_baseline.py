@@ -214,7 +214,7 @@ def main() -> int:
         print(f"bench_baseline: skipped: {data} is absent (the benchmark needs ../shared/datasets/arabic-news-topics)")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("training.baseline", "training.train", "training.data", "datasets"):
+    for noisy in ("training.models.baseline", "training.train", "training.data.loading", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as scratch:
         work = Path(args.work) if args.work else Path(scratch)

@@ -75,8 +75,15 @@ def main() -> int:
 
     import training
     from training.config import DataConfig
-    from training.data import load_data
-    from training.onnx_export import FP32_FILE, INT8_FILE, ONNX_DIR, OnnxScorer, add_onnx_to_artifact, onnx_scores
+    from training.data.loading import load_data
+    from training.models.onnx_export import (
+        FP32_FILE,
+        INT8_FILE,
+        ONNX_DIR,
+        OnnxScorer,
+        add_onnx_to_artifact,
+        onnx_scores,
+    )
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-onnx-"))

@@ -71,8 +71,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def compare_tokenizers(args: argparse.Namespace, data) -> list[dict]:
-    from training.normalize import normalizer_for
-    from training.tokenizer import build_tokenizer, corpus_texts, tokenizer_stats
+    from training.data.normalize import normalizer_for
+    from training.encoders.tokenizer import build_tokenizer, corpus_texts, tokenizer_stats
 
     normalizer = normalizer_for("default")
     docs = max(200, args.tokenizer_docs // 6)
@@ -111,8 +111,8 @@ def pretrain(args: argparse.Namespace) -> dict:
 
 def fine_tune(args: argparse.Namespace, data, model: str | None) -> dict:
     from training.config import TransformerConfig
-    from training.metrics import evaluate_scores
-    from training.transformer import train_transformer
+    from training.evaluation.metrics import evaluate_scores
+    from training.models.transformer import train_transformer
 
     config = TransformerConfig(model=model, max_length=args.max_length, epochs=args.epochs, compact_epochs=args.epochs,
                                early_stopping_patience=args.patience, compact_patience=args.patience, time_budget_s=args.finetune_budget,
@@ -154,7 +154,7 @@ def main() -> int:
     if "holdout" in Path(args.data).parts or "holdout" in Path(args.corpus).parts:
         raise SystemExit("the holdout is reserved for final evaluation")
     from training.config import DataConfig
-    from training.data import load_data
+    from training.data.loading import load_data
 
     data = load_data(DataConfig(path=args.data), seed=args.seed)
     if args.smoke:  # a small slice keeps the smoke run short

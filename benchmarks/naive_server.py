@@ -21,7 +21,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
 def load_model(reference: str):
-    from training.cli import load_model as load
+    from training.predict import load_model as load
 
     return load(reference)
 

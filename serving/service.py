@@ -45,9 +45,17 @@ from starlette.routing import Route  # noqa: E402
 from training import registry  # noqa: E402
 from training.artifact import ArtifactError, read_manifest, verify_files  # noqa: E402
 
-from .limits import (MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TITLE_CHARS, MAX_TOP_K,  # noqa: E402
-                     RequestLimitsMiddleware, arabic_ratio, error_body)
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
+from .limits import (  # noqa: E402
+    MAX_BODY_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_TEXTS,
+    MAX_TITLE_CHARS,
+    MAX_TOP_K,
+    RequestLimitsMiddleware,
+    arabic_ratio,
+    error_body,
+)
 from .openapi import complete_openapi, documented_endpoints  # noqa: E402
 from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
 from .timeout import install as install_cancelling_timeout  # noqa: E402
@@ -223,7 +231,7 @@ class ArabicNewsTopics:
                 method: str = "auto") -> ExplainResponse:
         """The label and its evidence: n-gram weights mapped to the input's own spelling (TF-IDF baseline), or
         the fall of the label's score when each sentence or the title is removed (any model)."""
-        from training.explain import explain
+        from training.evaluation.explain import explain
 
         labels = self.classifier.labels
         if label is not None and label not in labels:

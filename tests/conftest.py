@@ -43,7 +43,7 @@ def shared_dir() -> Path:
 def sample_data():
     """The built-in sample corpus, split with the default seed."""
     from training.config import DataConfig
-    from training.data import load_data
+    from training.data.loading import load_data
 
     return load_data(DataConfig(), seed=13)
 

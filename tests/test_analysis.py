@@ -1,4 +1,4 @@
-"""Tests for training.analysis (exact expectations on hand-made inputs) and training.plots (figures, Arabic)."""
+"""Tests for training.evaluation.analysis (exact expectations on hand-made inputs) and training.evaluation.plots (figures, Arabic)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import analysis, plots
-from training.data import Split
+from training.evaluation import analysis, plots
+from training.data.loading import Split
 
 LABELS = ["diplomacy", "sport", "terrorism"]
 

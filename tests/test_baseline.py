@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import training
-from training.artifact import ArtifactError, MANIFEST
-from training.baseline import build_linear_model
-from training.data import SAMPLE_CORPUS
+from training.artifact import MANIFEST, ArtifactError
+from training.data.loading import SAMPLE_CORPUS
+from training.models.baseline import build_linear_model
 
 
 def artefact_of(run: dict) -> Path:
@@ -153,7 +153,7 @@ TRICKY_DOCS = [
 def test_fast_vectorizer_equals_scikit_learn(settings: dict, sample_data) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from training.baseline import FastTfidfVectorizer
+    from training.models.baseline import FastTfidfVectorizer
 
     kwargs = {"sublinear_tf": True, "dtype": np.float32, **settings}
     train = sample_data.train.texts + TRICKY_DOCS
@@ -173,7 +173,7 @@ def test_fast_vectorizer_equals_scikit_learn(settings: dict, sample_data) -> Non
 def test_fast_vectorizer_pickles_without_its_memory(sample_data) -> None:
     import pickle
 
-    from training.baseline import FastTfidfVectorizer
+    from training.models.baseline import FastTfidfVectorizer
 
     vectorizer = FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(sample_data.train.texts)
     before = vectorizer.transform(sample_data.test.texts)
@@ -187,9 +187,9 @@ def test_fast_vectorizer_pickles_without_its_memory(sample_data) -> None:
 
 @pytest.fixture(scope="module")
 def svm_classifier(sample_data):
-    from training.baseline import train_baseline
     from training.config import BaselineConfig
-    from training.normalize import normalizer_for
+    from training.data.normalize import normalizer_for
+    from training.models.baseline import train_baseline
 
     config = BaselineConfig(classifiers=["svm"], svm_c_values=[0.5])
     classifier, search = train_baseline(sample_data, config, normalizer_for("default"), seed=13)
@@ -197,10 +197,10 @@ def svm_classifier(sample_data):
 
 
 def test_fast_scores_equal_the_pipeline(svm_classifier, baseline_run: dict, sample_data) -> None:
-    from training.baseline import CalibratedLinearScores
+    from training.models.baseline import CalibratedLinearScores
 
     texts, titles = sample_data.test.texts, sample_data.test.titles
-    from training.data import compose_inputs
+    from training.data.loading import compose_inputs
 
     inputs = compose_inputs(texts, titles)
     for model in (svm_classifier[0], training.load(artefact_of(baseline_run))):
@@ -213,8 +213,8 @@ def test_fast_scores_equal_the_pipeline(svm_classifier, baseline_run: dict, samp
 
 
 def test_search_log_and_per_classifier_grids(svm_classifier) -> None:
-    from training.baseline import c_grid
     from training.config import BaselineConfig
+    from training.models.baseline import c_grid
 
     _, search = svm_classifier
     assert [(t["classifier"], t["C"]) for t in search["trials"]] == [("svm", 0.5)]
@@ -226,7 +226,7 @@ def test_search_log_and_per_classifier_grids(svm_classifier) -> None:
 
 
 def test_selection_treats_near_scores_as_ties() -> None:
-    from training.baseline import select_trial
+    from training.models.baseline import select_trial
 
     def trial(kind: str, c: float, score: float) -> dict:
         return {"classifier": kind, "C": c, "min_df": 2, "selection_macro_f1": score}
@@ -243,7 +243,7 @@ def test_selection_treats_near_scores_as_ties() -> None:
 def test_label_scores_keep_one_column_per_label() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from training.baseline import label_scores
+    from training.models.baseline import label_scores
 
     X, y = np.array([[0.0], [0.1], [1.0], [1.1]]), np.array([0, 0, 2, 2])  # label 1 is never a primary topic
     scores = label_scores(LogisticRegression().fit(X, y), X, 3)
@@ -251,9 +251,9 @@ def test_label_scores_keep_one_column_per_label() -> None:
 
 
 def test_rare_classes_shrink_or_skip_svm_calibration(sample_data, caplog: pytest.LogCaptureFixture) -> None:
-    from training.baseline import train_baseline
     from training.config import BaselineConfig
-    from training.normalize import normalizer_for
+    from training.data.normalize import normalizer_for
+    from training.models.baseline import train_baseline
 
     sport = [i for i, label in enumerate(sample_data.train.primary) if label == "sport"]
     others = [i for i, label in enumerate(sample_data.train.primary) if label != "sport"]
@@ -268,8 +268,8 @@ def test_rare_classes_shrink_or_skip_svm_calibration(sample_data, caplog: pytest
 
 
 def test_feature_block_weights(sample_data) -> None:
-    from training.baseline import build_features, transform_features
     from training.config import BaselineConfig, ConfigError
+    from training.models.baseline import build_features, transform_features
 
     texts = sample_data.train.texts
     plain = build_features(BaselineConfig(), 2).fit(texts)
@@ -306,8 +306,8 @@ def test_out_of_fold_scores_come_from_models_that_did_not_see_the_article(sample
     from sklearn.model_selection import StratifiedKFold
     from sklearn.svm import LinearSVC
 
-    from training.baseline import build_features, build_linear_model, out_of_fold_scores
     from training.config import BaselineConfig
+    from training.models.baseline import build_features, build_linear_model, out_of_fold_scores
 
     labels = sample_data.label_names
     X = build_features(BaselineConfig(), 2).fit_transform(sample_data.train.texts)

@@ -52,7 +52,7 @@ def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.Captur
     assert main(["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     assert main(["train", "--models", "forest", "--out", str(tmp_path / "r")]) == 2
-    assert "unknown candidate forest" in capsys.readouterr().err
+    assert "--models: expected one of baseline, transformer, ensemble; found 'forest'" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path), "--text", "x"]) == 2
     assert "manifest.json is missing" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"

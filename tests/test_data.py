@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from training.config import DataConfig
-from training.data import SAMPLE_CORPUS, DataError, compose_inputs, load_data
+from training.data.loading import SAMPLE_CORPUS, DataError, compose_inputs, load_data
 
 LABELS = ["terrorism", "diplomacy", "sport", "other"]
 

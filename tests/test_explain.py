@@ -1,4 +1,4 @@
-"""training.explain: linear evidence in the input's own spelling, occlusion for any classifier."""
+"""training.evaluation.explain: linear evidence in the input's own spelling, occlusion for any classifier."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from training.artifact import Classifier
-from training.explain import (MAX_UNITS, explain, explain_linear, explain_occlusion, linear_coefficients,
-                              split_sentences)
+from training.evaluation.explain import (
+    MAX_UNITS,
+    explain,
+    explain_linear,
+    explain_occlusion,
+    linear_coefficients,
+    split_sentences,
+)
 
 TITLE = "وزارةُ الخارجيّة تُدين الهجومَ الإرهابيَّ"
 TEXT = ("أدانت وزارةُ الخارجيّة الهجومَ الإرهابيَّ الذي استهدف نقطة أمنية، وأكّدت دعمها لجهود مكافحة الإرهاب. "
@@ -41,7 +47,7 @@ def test_linear_evidence_uses_the_original_spelling(baseline) -> None:
 
 
 def test_linear_contributions_are_coefficient_times_tfidf(baseline) -> None:
-    from training.data import compose_inputs
+    from training.data.loading import compose_inputs
 
     result = explain_linear(baseline, TEXT, TITLE, top_k=3)
     steps = baseline.pipeline.named_steps

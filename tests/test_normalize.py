@@ -1,4 +1,4 @@
-"""Tests for training.normalize: character rules, placeholders, presets, sklearn contract, boilerplate."""
+"""Tests for training.data.normalize: character rules, placeholders, presets, sklearn contract, boilerplate."""
 from __future__ import annotations
 
 import pickle
@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.pipeline import Pipeline
 
-from training.normalize import PRESETS, ArabicNormalizer, normalizer_for, strip_page_boilerplate
+from training.data.normalize import PRESETS, ArabicNormalizer, normalizer_for, strip_page_boilerplate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "000_e15a76a4801cf1d0.txt"
 BOOL_PARAMS = [name for name, value in ArabicNormalizer().get_params().items() if isinstance(value, bool)]

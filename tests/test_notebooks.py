@@ -41,7 +41,7 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A different small model on the sample corpus, so the notebooks have two models to compare."""
-    from training.analysis import train_quick_baseline
+    from training.evaluation.analysis import train_quick_baseline
 
     return train_quick_baseline("sample", tmp_path_factory.mktemp("quick"))
 

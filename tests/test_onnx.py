@@ -21,7 +21,7 @@ from training.config import TransformerConfig  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_artifact(tmp_path_factory, sample_data) -> Path:
     from training.artifact import save
-    from training.transformer import train_transformer
+    from training.models.transformer import train_transformer
 
     config = TransformerConfig(max_length=64, batch_size=16, evals_per_epoch=1, threads=1, predict_batch_size=8,
                                vocab_size=2000, layers=2, hidden=128, heads=2, compact_epochs=12, compact_patience=0,
@@ -34,7 +34,7 @@ def tiny_artifact(tmp_path_factory, sample_data) -> Path:
 @pytest.fixture(scope="module")
 def exported(tiny_artifact, tmp_path_factory) -> Path:
     """A copy of the tiny artefact with the ONNX models added through ``add_onnx_to_artifact``."""
-    from training.onnx_export import add_onnx_to_artifact
+    from training.models.onnx_export import add_onnx_to_artifact
 
     target = tmp_path_factory.mktemp("onnx-exported") / "artifact"
     shutil.copytree(tiny_artifact, target)
@@ -60,7 +60,7 @@ def _inputs(data):
 
 
 def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> None:
-    from training.onnx_export import FP32_FILE, ONNX_DIR, OnnxScorer, batched_logits
+    from training.models.onnx_export import FP32_FILE, ONNX_DIR, OnnxScorer, batched_logits
 
     texts, titles = _inputs(sample_data)
     ids = torch_classifier.encode(texts, titles)
@@ -80,7 +80,7 @@ def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> Non
 
 
 def test_int8_agrees_with_torch_on_the_test_split(exported, torch_classifier, sample_data) -> None:
-    from training.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
+    from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
 
     texts, titles = _inputs(sample_data)
     expected = torch_classifier.predict_scores(texts, titles)
@@ -122,7 +122,7 @@ def test_manifest_lists_the_onnx_files_and_checksums_verify(tiny_artifact, expor
 
 def test_adding_twice_replaces_the_export(exported, tmp_path) -> None:
     from training.artifact import load, read_manifest
-    from training.onnx_export import add_onnx_to_artifact
+    from training.models.onnx_export import add_onnx_to_artifact
 
     again = tmp_path / "again"
     shutil.copytree(exported, again)
@@ -134,7 +134,7 @@ def test_adding_twice_replaces_the_export(exported, tmp_path) -> None:
 
 
 def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, monkeypatch) -> None:
-    import training.onnx_export as onnx_export
+    import training.models.onnx_export as onnx_export
 
     target = tmp_path / "artifact"
     shutil.copytree(tiny_artifact, target)
@@ -152,7 +152,7 @@ def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, 
 
 
 def test_scorer_threads_and_switch(exported, torch_classifier, monkeypatch) -> None:
-    from training.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, attach_onnx
+    from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, attach_onnx
 
     scorer = OnnxScorer(exported / ONNX_DIR / INT8_FILE, threads=1)
     assert scorer.threads == 1
@@ -173,7 +173,7 @@ def test_scorer_threads_and_switch(exported, torch_classifier, monkeypatch) -> N
 
 
 def test_only_transformers_export(tmp_path) -> None:
-    from training.onnx_export import export_onnx
+    from training.models.onnx_export import export_onnx
 
     class NotATransformer:
         model_type = "baseline"
@@ -185,7 +185,7 @@ def test_only_transformers_export(tmp_path) -> None:
 def test_transformer_seam_scores_with_onnx(exported, torch_classifier, sample_data) -> None:
     """Loading an artefact that carries int8 ONNX scores with ONNX Runtime, unless ARABIC_NEWS_ONNX=0."""
     import training
-    from training.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
+    from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
 
     classifier = training.load(exported)
     assert isinstance(classifier.onnx_session, OnnxScorer)

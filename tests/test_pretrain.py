@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.data import DataError
-from training.pretrain import CONTINUATION, SPECIAL, WORD_START, pack_blocks, word_offsets
+from training.data.loading import DataError
+from training.encoders.pretrain import CONTINUATION, SPECIAL, WORD_START, pack_blocks, word_offsets
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +36,8 @@ def tokenizer_dir(tmp_path_factory, corpus) -> Path:
 def test_build_tokenizer_cli_writes_an_autotokenizer(tokenizer_dir, sample_data):
     from transformers import AutoTokenizer
 
-    from training.normalize import normalizer_for
-    from training.tokenizer import read_normalizer_settings, tokenizer_stats
+    from training.data.normalize import normalizer_for
+    from training.encoders.tokenizer import read_normalizer_settings, tokenizer_stats
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     assert len(tokenizer) <= 1500
@@ -51,7 +51,7 @@ def test_build_tokenizer_cli_writes_an_autotokenizer(tokenizer_dir, sample_data)
 
 
 def test_corpus_reader_refuses_the_holdout(tmp_path):
-    from training.tokenizer import read_corpus
+    from training.encoders.tokenizer import read_corpus
 
     holdout = tmp_path / "holdout" / "articles.jsonl"
     holdout.parent.mkdir()
@@ -79,7 +79,7 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tokenizer_dir):
     import torch
     from transformers import AutoTokenizer
 
-    from training.pretrain import BlockCollator
+    from training.encoders.pretrain import BlockCollator
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     flags = np.array([[SPECIAL] + [WORD_START, CONTINUATION, CONTINUATION] * 10 + [SPECIAL]], dtype=np.uint8)
@@ -94,7 +94,7 @@ def test_whole_word_masking_masks_every_piece_of_a_word(tokenizer_dir):
 
 
 def test_time_budget_schedule_decays_to_zero_at_the_estimated_end():
-    from training.pretrain import TimeHorizon
+    from training.encoders.pretrain import TimeHorizon
 
     horizon = TimeHorizon(100.0, {"warmup_steps": 10, "seconds_per_step": 1.0, "estimate": 100})
     assert horizon.factor(0) == 0 and horizon.factor(5) == 0.5 and horizon.factor(10) == 1.0
@@ -109,7 +109,7 @@ def test_sparse_mlm_head_matches_the_full_head():
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
-    from training.pretrain import sparse_mlm_class
+    from training.encoders.pretrain import sparse_mlm_class
 
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     torch.manual_seed(0)
@@ -130,7 +130,7 @@ def test_sparse_mlm_head_matches_the_full_head():
 def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from training.tokenizer import read_normalizer_settings
+    from training.encoders.tokenizer import read_normalizer_settings
 
     out = tmp_path / "encoder"
     common = ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out), "--layers", "1",

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from training.config import DataConfig, TransformerConfig
-from training.data import load_data
-from training.truncation import encode_articles, keep_tokens, split_budget
+from training.data.loading import load_data
+from training.models.truncation import encode_articles, keep_tokens, split_budget
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def make_checkpoint(directory: Path, texts: list[str]) -> Path:
     """A tiny BERT checkpoint (model + tokenizer) saved like a hub repository."""
     from transformers import BertConfig, BertForMaskedLM
 
-    from training.tokenizer import build_tokenizer
+    from training.encoders.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer(texts, vocab_size=600)
     tokenizer.model_max_length = int(1e30)  # like several Arabic hub tokenizers
@@ -52,7 +52,7 @@ def single_label_data(sample_data):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, sample_data) -> Path:
-    from training.normalize import normalizer_for
+    from training.data.normalize import normalizer_for
 
     texts = normalizer_for("default").transform(sample_data.train.texts)
     return make_checkpoint(tmp_path_factory.mktemp("tiny-bert"), texts)
@@ -61,7 +61,7 @@ def tiny_checkpoint(tmp_path_factory, sample_data) -> Path:
 @pytest.fixture(scope="session")
 def compact_run(tmp_path_factory, sample_data):
     """The compact encoder (tokenizer built from the training texts) trained on the multi-label sample corpus."""
-    from training.transformer import train_transformer
+    from training.models.transformer import train_transformer
 
     config = tiny_config(batch_size=16, vocab_size=4000, compact_epochs=12, compact_patience=0, time_budget_s=150)
     classifier, log = train_transformer(sample_data, config, seed=13, work_dir=tmp_path_factory.mktemp("work") / "w")
@@ -83,7 +83,7 @@ def test_keep_tokens_head_tail_keeps_exactly_the_ends():
 
 
 def test_encode_articles_head_tail_on_a_real_tokenizer():
-    from training.tokenizer import build_tokenizer
+    from training.encoders.tokenizer import build_tokenizer
 
     words = [f"w{i}" for i in range(40)]
     tokenizer = build_tokenizer([" ".join(words)] * 3, vocab_size=200, min_frequency=1)
@@ -101,8 +101,8 @@ def test_long_texts_tokenised_by_their_ends_give_the_whole_texts_tokens(kind, sa
     """Only the ends of a long text are tokenised; the kept ids must equal those of tokenising it whole."""
     import random
 
-    from training.tokenizer import build_tokenizer
-    from training.truncation import special_affixes, splits_at_whitespace
+    from training.encoders.tokenizer import build_tokenizer
+    from training.models.truncation import special_affixes, splits_at_whitespace
 
     texts = list(sample_data.train.texts)
     tokenizer = build_tokenizer(texts, vocab_size=1500, kind=kind)
@@ -126,7 +126,7 @@ def test_long_texts_tokenised_by_their_ends_give_the_whole_texts_tokens(kind, sa
 
 
 def test_normalizer_preset_follows_the_checkpoint(tmp_path):
-    from training.tokenizer import resolve_normalizer, write_normalizer_settings
+    from training.encoders.tokenizer import resolve_normalizer, write_normalizer_settings
 
     assert resolve_normalizer("auto", "aubmindlab/bert-base-arabertv02")[0] == "arabert"
     assert resolve_normalizer("auto", "UBC-NLP/MARBERTv2")[0] == "default"
@@ -139,7 +139,7 @@ def test_normalizer_preset_follows_the_checkpoint(tmp_path):
 
 def test_hub_id_without_network_fails_with_a_clear_message(single_label_data):
     from training.config import ConfigError
-    from training.transformer import train_transformer
+    from training.models.transformer import train_transformer
 
     config = tiny_config(model="aubmindlab/bert-base-arabertv02-no-such-copy", max_steps=1)
     with pytest.raises(ConfigError, match="network"):
@@ -150,7 +150,7 @@ def test_hub_id_without_network_fails_with_a_clear_message(single_label_data):
 
 @pytest.mark.slow
 def test_compact_encoder_learns_the_sample_corpus(compact_run, sample_data):
-    from training.metrics import evaluate_scores
+    from training.evaluation.metrics import evaluate_scores
 
     classifier, log = compact_run
     assert log["compact"]["vocab_size"] <= 4000 and log["steps"] > 0
@@ -197,7 +197,7 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path, monk
     training.load scores with ONNX Runtime, single-label softmax, close to the same artefact scored by torch."""
     import training
     from training.config import TrainConfig
-    from training.onnx_export import OnnxScorer
+    from training.models.onnx_export import OnnxScorer
     from training.train import run
 
     config = TrainConfig(out=str(tmp_path / "run"), models=["transformer"])
@@ -241,7 +241,7 @@ def test_two_process_torchrun_fine_tune(tiny_checkpoint, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-         "-m", "training", "train", "--models", "transformer", "--transformer-model", str(tiny_checkpoint),
+         "-m", "training", "train", "--models", "transformer", "--transformer.model", str(tiny_checkpoint),
          "--transformer.max-steps", "4", "--transformer.max-length", "64", "--transformer.batch-size", "8",
          "--transformer.learning-rate", "1e-3", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

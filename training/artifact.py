@@ -29,10 +29,10 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: modules moved into packages (training.models.*, training.data.*); schema 1 pickles cannot load
 MANIFEST = "manifest.json"
 MODEL_CARD = "README.md"
-MODEL_TYPES = {"baseline": "training.baseline:BaselineClassifier", "transformer": "training.transformer:TransformerClassifier"}
+MODEL_TYPES = {"baseline": "training.models.baseline:BaselineClassifier", "transformer": "training.models.transformer:TransformerClassifier"}
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "torch", "transformers", "tokenizers", "pyarabic", "onnxruntime")
 VERSION_CRITICAL = {"baseline": ("scikit-learn",), "transformer": ("torch", "transformers", "tokenizers")}
 

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifact import Classifier, save, write_json_atomic
-from .config import ConfigError, TrainConfig
-from .data import LabelledData, describe, load_data
-from .hf_common import is_main_process
-from .metrics import evaluate_scores
-from .normalize import normalizer_for
+from .config import ConfigError, TrainConfig, check
+from .data.loading import LabelledData, describe, load_data
+from .data.normalize import normalizer_for
+from .evaluation.metrics import evaluate_scores
+from .models.hf_common import is_main_process
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES = ("baseline", "transformer")
+CANDIDATES = ("baseline", "transformer", "ensemble")
 THROUGHPUT_SAMPLE = 200
 
 
@@ -46,12 +46,12 @@ def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
 def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path) -> Candidate:
     started = time.perf_counter()
     if name == "baseline":
-        from .baseline import train_baseline
+        from .models.baseline import train_baseline
 
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
         classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
     elif name == "transformer":
-        from .transformer import train_transformer
+        from .models.transformer import train_transformer
 
         classifier, log = train_transformer(data, config.transformer, config.seed, config.low_confidence,
                                             work_dir=run_dir / "transformer-work")
@@ -81,10 +81,9 @@ def rank(candidates: list[Candidate]) -> list[Candidate]:
 def run(config: TrainConfig) -> dict:
     """Train, select, evaluate, save; returns the report (also written to ``<out>/report.json``)."""
     run_dir = Path(config.out)
-    unknown = [m for m in config.models if m not in CANDIDATES]
-    if unknown or not config.models:
-        raise ConfigError(f"--models: unknown candidate {unknown[0] if unknown else '(none)'}; expected a comma-separated "
-                         f"subset of {', '.join(CANDIDATES)}")
+    check(config)
+    if not config.models:
+        raise ConfigError(f"--models: no candidate; expected a comma-separated subset of {', '.join(CANDIDATES)}")
     ensure_writable(run_dir)
     started = time.perf_counter()
     data = load_data(config.data, seed=config.seed)
@@ -136,7 +135,7 @@ def run(config: TrainConfig) -> dict:
         from .registry import register
 
         report["registered"] = register(winner.path, config.model_name, report)
-    from .report import write_reports
+    from .evaluation.report import write_reports
 
     write_reports(report, run_dir)
     write_json_atomic(run_dir / "report.json", report)

@@ -5,7 +5,7 @@ Arabic needs its letters joined (shaping) and right-to-left runs put in visual o
 with arabic_reshaper and reorders them with python-bidi's ``get_display``. Which one applies is probed once
 (``native_arabic_layout``): doing it twice would reverse the text again. The font is DejaVu Sans, which
 has the Arabic letters and presentation forms and ships with matplotlib. Each function takes tables from
-``training.analysis`` and returns a ``Figure`` (no pyplot state: display it, or ``save`` it).
+``training.evaluation.analysis`` and returns a ``Figure`` (no pyplot state: display it, or ``save`` it).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ Two methods, one result type (:class:`Explanation`):
 features and ``occlusion`` otherwise. Usable from notebooks::
 
     from training import load
-    from training.explain import explain
+    from training.evaluation.explain import explain
     explain(load("runs/x/baseline"), text, title, top_k=10).to_dict()
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .artifact import Classifier
+from ..artifact import Classifier
 
 __all__ = ["Evidence", "Explanation", "WordWeight", "explain", "explain_linear", "explain_occlusion",
            "linear_coefficients", "split_sentences"]
@@ -287,7 +287,7 @@ def explain_linear(classifier: Classifier, text: str, title: str | None = None, 
     parts = _linear_parts(classifier)
     if parts is None:
         raise ValueError(f"{type(classifier).__name__} is not a linear TF-IDF pipeline; use explain_occlusion")
-    from .data import compose_inputs
+    from ..data.loading import compose_inputs
 
     titles = [title] if title is not None else None
     scores = classifier.predict_scores([text], titles)[0]

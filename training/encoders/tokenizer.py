@@ -1,7 +1,7 @@
 """Arabic subword tokenizers for the compact encoder: ``python -m training build-tokenizer``.
 
 A WordPiece vocabulary is trained with the `tokenizers` library on *normalised* title + body text (the
-same :mod:`training.normalize` preset that fine-tuning and serving apply), and saved as a
+same :mod:`training.data.normalize` preset that fine-tuning and serving apply), and saved as a
 ``PreTrainedTokenizerFast`` with BERT's special tokens, so ``AutoTokenizer.from_pretrained(DIR)`` loads it.
 The preset is also written to ``normalizer.json`` beside it; fine-tuning with ``normalizer_preset=auto``
 reads it back so a checkpoint is always fed text normalised the way its vocabulary was built.
@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from .data import DataError, compose_inputs
+from ..data.loading import DataError, compose_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerFast
 
-    from .normalize import ArabicNormalizer
+    from ..data.normalize import ArabicNormalizer
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int, kind: str = "wordpiec
     ``kind`` is wordpiece (the default, what the compact encoder uses), bpe or unigram (for comparisons).
     Pre-tokenisation splits on whitespace and punctuation; the only in-tokenizer normalisation is NFKC
     (Arabic presentation forms such as the lam-alef ligature) and Latin lower-casing, so text normalised
-    by :mod:`training.normalize` passes through unchanged.
+    by :mod:`training.data.normalize` passes through unchanged.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -150,7 +150,7 @@ def resolve_normalizer(preset: str, model: str | None) -> tuple[str, "ArabicNorm
     """The normaliser for a checkpoint. ``auto``: the settings saved beside a checkpoint built here
     (normalizer.json), else ``arabert`` for AraBERT-style ids (their vocabularies keep alef/ya/ta marbuta
     forms), else ``default``."""
-    from .normalize import ArabicNormalizer, normalizer_for
+    from ..data.normalize import ArabicNormalizer, normalizer_for
 
     if preset != "auto":
         return preset, normalizer_for(preset)
@@ -188,7 +188,7 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_build_tokenizer(args: argparse.Namespace) -> int:
-    from .normalize import normalizer_for
+    from ..data.normalize import normalizer_for
 
     if args.vocab_size < 100:
         raise DataError(f"--vocab-size {args.vocab_size}: too small; use at least a few thousand (e.g. 16000)")

@@ -1,6 +1,6 @@
 """Model evaluation and data analysis for the notebooks: pure functions returning pandas DataFrames and dicts.
 
-The notebooks only call these (and ``training.plots``), so everything they show is unit-tested. Scores are
+The notebooks only call these (and ``training.evaluation.plots``), so everything they show is unit-tested. Scores are
 always ``(articles, labels)`` probability matrices whose columns follow one ``labels`` list; "correct" means
 the top-scoring label is the article's primary label.
 """
@@ -15,9 +15,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import LabelledData, Split
+from ..data.loading import LabelledData, Split
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "arabic-news-topics"
 LENGTH_EDGES = (0, 50, 100, 200, 400)
 # A small grid for the notebooks' fallback model: one logistic regression, smaller vocabularies.
@@ -38,16 +38,16 @@ def resolve_data_path(data: str | Path | None = "auto") -> str | None:
 
 
 def load_eval_data(data: str | Path | None = "auto", seed: int = 13) -> LabelledData:
-    from .config import DataConfig
-    from .data import load_data
+    from ..config import DataConfig
+    from ..data.loading import load_data
 
     return load_data(DataConfig(path=resolve_data_path(data)), seed=seed)
 
 
 def train_quick_baseline(data: str | Path | None, out_dir: str | Path, seed: int = 13) -> Path:
     """Train one small baseline (``QUICK_BASELINE``) on ``data``'s training split; return its artefact directory."""
-    from .config import TrainConfig
-    from .train import run
+    from ..config import TrainConfig
+    from ..train import run
 
     config = TrainConfig(out=str(out_dir), models=["baseline"], seed=seed)
     config.data.path = resolve_data_path(data)
@@ -72,7 +72,7 @@ def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
                                         "(artifacts/<candidate>/manifest.json)")
             found += [(f"{path.name}/{artefact.name}", artefact) for artefact in artefacts]
         else:
-            from .registry import resolve
+            from ..registry import resolve
 
             found.append((str(reference), resolve(str(reference))))
     resolved: dict[str, Path] = {}
@@ -86,7 +86,7 @@ def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
 
 def load_models(references: Sequence[str | Path]) -> dict:
     """Display name -> loaded ``Classifier`` (see ``resolve_models``)."""
-    from .artifact import load
+    from ..artifact import load
 
     return {name: load(path) for name, path in resolve_models(references).items()}
 

@@ -1,6 +1,6 @@
 """ONNX export of a transformer artefact, int8 dynamic quantisation, and an ONNX Runtime scorer.
 
-    python -m training.onnx_export ARTIFACT_DIR        # adds onnx/model.onnx + onnx/model.int8.onnx in place
+    python -m training.models.onnx_export ARTIFACT_DIR        # adds onnx/model.onnx + onnx/model.int8.onnx in place
 
 * ``export_onnx(classifier_or_dir, out_dir)`` traces the fine-tuned ``AutoModelForSequenceClassification`` with
   the legacy TorchScript exporter (``torch.onnx.export(..., dynamo=False)``; dynamic batch and sequence axes,
@@ -56,7 +56,7 @@ def _logits_module(model: Any) -> Any:
 
 
 def _as_classifier(source: Any) -> Any:
-    from .artifact import load
+    from ..artifact import load
 
     classifier = load(source) if isinstance(source, (str, Path)) else source
     if getattr(classifier, "model_type", None) != "transformer":
@@ -193,7 +193,7 @@ def attach_onnx(classifier: Any, directory: str | Path, entries: dict | None = N
 def add_onnx_to_artifact(artifact_dir: str | Path) -> dict:
     """Export into an existing transformer artefact and rewrite its manifest (files, checksums, ``model.onnx``),
     atomically: the work happens in a copy that replaces the directory only when complete. Returns the entry."""
-    from .artifact import load, read_manifest, seal, staged_directory
+    from ..artifact import load, read_manifest, seal, staged_directory
 
     path = Path(artifact_dir)
     manifest = read_manifest(path)

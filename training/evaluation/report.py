@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .artifact import write_text_atomic
+from ..artifact import write_text_atomic
 
 
 def plot_confusion_matrix(confusion: dict, title: str, path: Path) -> Path:

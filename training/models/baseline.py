@@ -33,11 +33,11 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .artifact import ArtifactError, Classifier
-from .config import BaselineConfig, ConfigError
-from .data import LabelledData, compose_inputs
-from .metrics import tune_thresholds
-from .normalize import ArabicNormalizer
+from ..artifact import ArtifactError, Classifier
+from ..config import BaselineConfig, ConfigError
+from ..data.loading import LabelledData, compose_inputs
+from ..data.normalize import ArabicNormalizer
+from ..evaluation.metrics import tune_thresholds
 
 try:  # what scikit-learn's own vectorisers return through (sparse array or matrix, per its config)
     from sklearn.utils._sparse import _align_api_if_sparse

@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from .data import Split
+from ..data.loading import Split
 
 
 def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str], multi_label: bool,

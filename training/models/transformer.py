@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
-from .artifact import ArtifactError, Classifier
-from .config import ConfigError, TransformerConfig
-from .data import LabelledData, compose_inputs
+from ..artifact import ArtifactError, Classifier
+from ..config import ConfigError, TransformerConfig
+from ..data.loading import LabelledData, compose_inputs
+from ..data.normalize import ArabicNormalizer
+from ..encoders.tokenizer import build_tokenizer, resolve_normalizer
+from ..evaluation.metrics import tune_thresholds
 from .hf_common import configure_threads, device_arguments, is_main_process, mixed_precision, time_budget_callback
-from .metrics import tune_thresholds
-from .normalize import ArabicNormalizer
-from .tokenizer import build_tokenizer, resolve_normalizer
 from .truncation import STRATEGIES, encode_articles, special_affixes
 
 logger = logging.getLogger(__name__)
@@ -217,10 +217,10 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
     except (OSError, ValueError) as exc:
         hint = "" if Path(source).is_dir() else ("; a hub id needs network access (unset HF_HUB_OFFLINE) or a copy in the "
                                                  "Hugging Face cache, otherwise give a local checkpoint directory")
-        raise ConfigError(f"--transformer-model {source}: cannot load it ({type(exc).__name__}: "
+        raise ConfigError(f"--transformer.model {source}: cannot load it ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}){hint}") from None
     if tokenizer.pad_token_id is None:
-        raise ConfigError(f"--transformer-model {source}: its tokenizer has no padding token; use an encoder checkpoint")
+        raise ConfigError(f"--transformer.model {source}: its tokenizer has no padding token; use an encoder checkpoint")
     tokenizer.model_max_length = max_length
     return tokenizer, model
 

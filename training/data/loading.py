@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DataConfig
+from ..config import DataConfig
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from .data import DataError, compose_inputs
-from .hf_common import configure_threads, device_arguments, is_main_process, max_across_ranks, time_budget_callback
+from ..data.loading import DataError, compose_inputs
+from ..models.hf_common import (
+    configure_threads,
+    device_arguments,
+    is_main_process,
+    max_across_ranks,
+    time_budget_callback,
+)
 from .tokenizer import read_corpus, resolve_normalizer, write_normalizer_settings
 
 logger = logging.getLogger(__name__)
