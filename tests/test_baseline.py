@@ -153,7 +153,7 @@ TRICKY_DOCS = [
 def test_fast_vectorizer_equals_scikit_learn(settings: dict, sample_data) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from training.models.baseline import FastTfidfVectorizer
+    from training.models.sklearn_fast import FastTfidfVectorizer
 
     kwargs = {"sublinear_tf": True, "dtype": np.float32, **settings}
     train = sample_data.train.texts + TRICKY_DOCS
@@ -173,7 +173,7 @@ def test_fast_vectorizer_equals_scikit_learn(settings: dict, sample_data) -> Non
 def test_fast_vectorizer_pickles_without_its_memory(sample_data) -> None:
     import pickle
 
-    from training.models.baseline import FastTfidfVectorizer
+    from training.models.sklearn_fast import FastTfidfVectorizer
 
     vectorizer = FastTfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(sample_data.train.texts)
     before = vectorizer.transform(sample_data.test.texts)
@@ -197,7 +197,7 @@ def svm_classifier(sample_data):
 
 
 def test_fast_scores_equal_the_pipeline(svm_classifier, baseline_run: dict, sample_data) -> None:
-    from training.models.baseline import CalibratedLinearScores
+    from training.models.sklearn_fast import CalibratedLinearScores
 
     texts, titles = sample_data.test.texts, sample_data.test.titles
     from training.data.loading import compose_inputs
@@ -322,3 +322,31 @@ def test_out_of_fold_scores_come_from_models_that_did_not_see_the_article(sample
         assert np.allclose(oof[held_out], part.predict_proba(X[held_out]))
     logreg = build_linear_model("logreg", 4.0, None, False, 13).fit(X, y)
     assert out_of_fold_scores(logreg, X, y, len(labels), 3, 13).shape == (len(y), len(labels))
+
+
+def test_artefacts_pickle_only_stock_scikit_learn_classes(baseline_run: dict) -> None:
+    """The fast paths rely on one scikit-learn release's internals: they are rebuilt at load, never saved."""
+    import gzip
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    artefact = artefact_of(baseline_run)
+    with gzip.open(artefact / "pipeline.joblib", "rb") as handle:
+        pickled = handle.read()
+    assert b"sklearn_fast" not in pickled and b"FastTfidfVectorizer" not in pickled
+    features = training.load(artefact).pipeline.named_steps["features"]
+    assert all(type(v) is TfidfVectorizer for _, v in features.transformer_list)
+
+
+def test_stock_path_gives_the_same_scores(svm_classifier, sample_data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another scikit-learn release takes the stock path: same numbers, more slowly."""
+    from training.models import sklearn_fast
+    from training.models.baseline import BaselineClassifier
+
+    model = svm_classifier[0]
+    texts, titles = sample_data.test.texts, sample_data.test.titles
+    fast = model.predict_scores(texts, titles)
+    monkeypatch.setattr(sklearn_fast, "SUPPORTED", False)
+    stock_model = BaselineClassifier(model.pipeline, labels=model.labels, multi_label=model.multi_label)
+    assert sklearn_fast.CalibratedLinearScores.of(model.pipeline.named_steps["classify"]) is None
+    assert np.allclose(stock_model.predict_scores(texts, titles), fast, rtol=0, atol=1e-9)

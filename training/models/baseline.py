@@ -2,7 +2,8 @@
 
 The feature union is fitted once per feature setting and every linear model of the search reuses it,
 so a search costs one vectorisation plus a few cheap linear fits. Settings are chosen on validation only
-(test is never looked at here); see README.md (The linear baseline) for how the defaults were chosen and what they cost.
+(test is never looked at here); see docs/training.md for how the defaults were chosen and what they cost. The fast paths
+for scikit-learn's vectorisers and calibrated scores are isolated in ``sklearn_fast.py``.
 """
 from __future__ import annotations
 
@@ -10,27 +11,19 @@ import gzip
 import logging
 import pickle
 import time
-from array import array
-from collections import Counter, defaultdict
-from itertools import chain
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import joblib
 import numpy as np
-import scipy.sparse as sp
 import sklearn
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
-from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l1, inplace_csr_row_normalize_l2
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ..artifact import ArtifactError, Classifier
@@ -38,12 +31,7 @@ from ..config import BaselineConfig, ConfigError
 from ..data.loading import LabelledData, compose_inputs
 from ..data.normalize import ArabicNormalizer
 from ..evaluation.metrics import tune_thresholds
-
-try:  # what scikit-learn's own vectorisers return through (sparse array or matrix, per its config)
-    from sklearn.utils._sparse import _align_api_if_sparse
-except ImportError:  # pragma: no cover - other scikit-learn versions
-    def _align_api_if_sparse(X: Any) -> Any:
-        return X
+from .sklearn_fast import CalibratedLinearScores, as_fast, as_stock, calibration_fold_scores, transform_blocks, vectorizer
 
 logger = logging.getLogger(__name__)
 
@@ -51,150 +39,22 @@ PIPELINE_FILE = "pipeline.joblib"
 CALIBRATION_FOLDS = 3
 
 
-# ---------------------------------------------------------------------------------------- vectoriser
-
-def _wb_grams(word: str, min_n: int, max_n: int) -> list[str]:
-    """scikit-learn's ``char_wb`` n-grams of one whitespace-free word (padded with a space on each side)."""
-    padded = f" {word} "
-    size = len(padded)
-    grams: list[str] = []
-    for n in range(min_n, max_n + 1):
-        if n >= size:  # a word no longer than n counts once, whole, and longer n add nothing
-            grams.append(padded)
-            break
-        grams += [padded[i:i + n] for i in range(size - n + 1)]
-    return grams
-
-
-def _index_dict() -> defaultdict:
-    """A dict giving each new key the next integer (scikit-learn's vocabulary-building trick, run in C)."""
-    index: defaultdict = defaultdict()
-    index.default_factory = index.__len__
-    return index
-
-
-class FastTfidfVectorizer(TfidfVectorizer):
-    """``TfidfVectorizer`` with the same parameters, vocabulary and output, computed with less Python work.
-
-    * ``char_wb`` n-grams never cross a word boundary, so a document's n-gram counts are its word counts
-      times each word's n-gram counts. The n-grams are built once per distinct word (and at prediction time
-      remembered per word across calls) and the counts come from one sparse product, instead of one Python
-      step per n-gram of every document (about 1,200 per article).
-    * ``transform`` weights the counts (sublinear tf, idf, l2) in place, with TfidfTransformer's arithmetic,
-      without re-validating the matrix it has just built: that validation was most of the cost of one article.
-
-    Other analysers and settings (custom preprocessors, accents stripping, file input) use scikit-learn's own
-    counting. ``tests/test_baseline.py`` checks that the matrices equal the stock vectoriser's.
-    """
-
-    _CACHE_WORDS = 200_000  # words whose n-gram ids are remembered between transform calls (tens of MB at most)
-
-    def _fast_char_wb(self) -> bool:
-        return (self.analyzer == "char_wb" and self.input == "content" and self.preprocessor is None
-                and not self.strip_accents)
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_word_ids", None)  # a cache: not saved, rebuilt on use
-        return state
-
-    def _count_vocab(self, raw_documents: Iterable[Any], fixed_vocab: bool) -> tuple[dict, Any]:
-        if not self._fast_char_wb():
-            return super()._count_vocab(raw_documents, fixed_vocab)
-        # documents -> counts of their distinct words
-        word_index = _index_dict()
-        lookup = word_index.__getitem__
-        columns, counts, indptr = array("i"), array("i"), array("i", [0])
-        for doc in raw_documents:
-            if not isinstance(doc, str):
-                doc = self.decode(doc)
-            words = Counter((doc.lower() if self.lowercase else doc).split())
-            columns.extend(map(lookup, words))
-            counts.extend(words.values())
-            indptr.append(len(columns))
-        words = list(word_index)
-        doc_words = sp.csr_array((np.frombuffer(counts, dtype=np.int32), np.frombuffer(columns, dtype=np.int32),
-                                  np.frombuffer(indptr, dtype=np.int32)), shape=(len(indptr) - 1, len(words)))
-        # distinct words -> counts of their n-grams
-        min_n, max_n = self.ngram_range
-        if fixed_vocab:
-            vocabulary = self.vocabulary_
-            ids, lengths = self._known_word_ids(words, vocabulary, min_n, max_n)
-        else:
-            index = _index_dict()
-            grams = [_wb_grams(word, min_n, max_n) for word in words]
-            lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-            ids = np.fromiter(map(index.__getitem__, chain.from_iterable(grams)), dtype=np.int32,
-                              count=int(lengths.sum()))
-            vocabulary = dict(index)
-            if not vocabulary:
-                raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-        word_ptr = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=word_ptr[1:])
-        word_grams = sp.csr_array((np.ones(len(ids), dtype=np.int32), ids, word_ptr),
-                                  shape=(len(words), len(vocabulary)))
-        word_grams.sum_duplicates()  # an n-gram may occur twice in one word
-        X = (doc_words @ word_grams).astype(self.dtype)
-        X.sort_indices()
-        return vocabulary, X
-
-    def _known_word_ids(self, words: list[str], vocabulary: dict, min_n: int, max_n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Vocabulary ids of each word's n-grams (unknown n-grams left out), remembered across calls."""
-        key = (id(vocabulary), len(vocabulary), min_n, max_n, self.lowercase)
-        cached = getattr(self, "_word_ids", None)
-        if cached is None or cached[0] != key:
-            cached = self._word_ids = (key, {})
-        memo: dict[str, bytes] = cached[1]
-        get = vocabulary.get
-        parts = []
-        for word in words:
-            ids = memo.get(word)
-            if ids is None:
-                ids = array("i", [i for i in map(get, _wb_grams(word, min_n, max_n)) if i is not None]).tobytes()
-                if len(memo) >= self._CACHE_WORDS:
-                    memo.clear()
-                memo[word] = ids
-            parts.append(ids)
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) // 4
-        return np.frombuffer(b"".join(parts), dtype=np.int32), lengths
-
-    def transform(self, raw_documents: Iterable[Any]) -> Any:
-        check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
-        if isinstance(raw_documents, str):
-            raise ValueError("Iterable over raw text documents expected, string object received.")
-        self._check_vocabulary()
-        _, X = self._count_vocab(raw_documents, fixed_vocab=True)
-        if self.binary:
-            X.data.fill(1)
-        tfidf = self._tfidf  # TfidfTransformer.transform's arithmetic, on a matrix known to be valid
-        if tfidf.sublinear_tf:
-            np.log(X.data, X.data)
-            X.data += 1.0
-        if tfidf.use_idf:
-            X.data *= tfidf.idf_[X.indices]
-        if tfidf.norm == "l2":
-            inplace_csr_row_normalize_l2(X)
-        elif tfidf.norm == "l1":
-            inplace_csr_row_normalize_l1(X)
-        elif tfidf.norm is not None:
-            X = normalize(X, norm=tfidf.norm, copy=False)
-        return _align_api_if_sparse(X)
-
+# ------------------------------------------------------------------------------------------ features
 
 def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
     """Word and character TF-IDF blocks, each l2-normalised, weighted by ``word_weight`` / ``char_weight``."""
     common = dict(min_df=min_df, max_df=config.max_df, max_features=config.max_features, sublinear_tf=True,
                   dtype=np.float32)
     blocks, weights = [], {}
-    for name, weight, vectorizer in (
-            ("word", config.word_weight, lambda: FastTfidfVectorizer(
+    for name, weight, make in (
+            ("word", config.word_weight, lambda: vectorizer(
                 analyzer="word", ngram_range=tuple(config.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common)),
-            ("char", config.char_weight, lambda: FastTfidfVectorizer(
+            ("char", config.char_weight, lambda: vectorizer(
                 analyzer="char_wb", ngram_range=tuple(config.char_ngrams), **common))):
         if weight < 0:
             raise ConfigError(f"--baseline.{name}-weight: expected a weight >= 0, found {weight}")
         if weight > 0:
-            blocks.append((name, vectorizer()))
+            blocks.append((name, make()))
             if weight != 1:
                 weights[name] = float(weight)
     if not blocks:
@@ -203,18 +63,8 @@ def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
 
 
 def transform_features(features: FeatureUnion, docs: Sequence[str]) -> Any:
-    """``features.transform(docs)`` without FeatureUnion's per-call machinery (joblib, routing, output
-    adapters), which costs more than the vectorisers themselves on one article. Same result."""
-    weights = features.transformer_weights or {}
-    blocks = []
-    for name, vectorizer in features.transformer_list:
-        if vectorizer in ("drop", None):
-            continue
-        if vectorizer == "passthrough" or not isinstance(vectorizer, TfidfVectorizer):
-            return features.transform(docs)
-        block = vectorizer.transform(docs)
-        blocks.append(block if name not in weights else block * weights[name])
-    return sp.hstack(blocks, format="csr")
+    """``features.transform(docs)``, through the fast vectorisers where supported. Same result."""
+    return transform_blocks(as_fast(features), docs)
 
 
 # --------------------------------------------------------------------------------------- linear models
@@ -245,58 +95,6 @@ def c_grid(config: BaselineConfig, kind: str) -> list[float]:
     return list(grid)
 
 
-class CalibratedLinearScores:
-    """``CalibratedClassifierCV(LinearSVC, method="sigmoid").predict_proba`` as one sparse-dense product.
-
-    The fitted model averages, over its calibration folds, each fold's per-class sigmoids of its linear
-    margins, normalised to sum to one. scikit-learn computes that fold by fold and class by class behind input
-    checks that cost ~6 ms per call, 80% of scoring one article; this computes the same arithmetic from the
-    fitted parameters (the model itself is unchanged and stays what is saved). Built by :meth:`of`, which
-    returns None for any model it does not reproduce exactly; tests compare it with ``predict_proba``.
-    """
-
-    def __init__(self, model: CalibratedClassifierCV) -> None:
-        self.n_classes = len(model.classes_)
-        self.folds, coefs, intercepts = [], [], []
-        for part in model.calibrated_classifiers_:
-            positions = np.searchsorted(part.classes, part.estimator.classes_)  # LabelEncoder over sorted classes
-            self.folds.append((positions, np.array([c.a_ for c in part.calibrators], dtype=float),
-                               np.array([c.b_ for c in part.calibrators], dtype=float)))
-            coefs.append(part.estimator.coef_)
-            intercepts.append(part.estimator.intercept_)
-        self.coef = np.ascontiguousarray(np.vstack(coefs).T)
-        self.intercept = np.concatenate(intercepts)
-
-    @classmethod
-    def of(cls, model: Any) -> "CalibratedLinearScores | None":
-        if not (isinstance(model, CalibratedClassifierCV) and model.method == "sigmoid" and len(model.classes_) > 2):
-            return None
-        for part in getattr(model, "calibrated_classifiers_", []):
-            estimator = part.estimator
-            if type(estimator) is not LinearSVC or getattr(part, "method", "sigmoid") != "sigmoid" or \
-                    estimator.coef_.shape[0] != len(estimator.classes_) or len(part.calibrators) != len(estimator.classes_) or \
-                    not all(type(c).__name__ == "_SigmoidCalibration" for c in part.calibrators):
-                return None
-        return cls(model) if getattr(model, "calibrated_classifiers_", None) else None
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        from scipy.special import expit
-
-        margins = X @ self.coef + self.intercept
-        mean = np.zeros((X.shape[0], self.n_classes))
-        start = 0
-        for positions, a, b in self.folds:
-            proba = np.zeros((X.shape[0], self.n_classes))
-            proba[:, positions] = expit(-(a * margins[:, start:start + len(positions)] + b))
-            start += len(positions)
-            denominator = np.sum(proba, axis=1)[:, np.newaxis]
-            proba = np.divide(proba, denominator, out=np.full_like(proba, 1 / self.n_classes), where=denominator != 0)
-            proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
-            mean += proba
-        mean /= len(self.folds)
-        return mean
-
-
 def label_scores(model: Any, X: Any, n_labels: int, scorer: Any = None) -> np.ndarray:
     """(articles, labels) scores with one column per label, also when a label never was a training target
     (e.g. one that only occurs as a secondary topic): such a column scores 0."""
@@ -317,23 +115,13 @@ def select_trial(trials: list[dict], tolerance: float, classifiers: Sequence[str
 
 
 def out_of_fold_scores(model: Any, X: Any, y: np.ndarray, n_labels: int, folds: int, seed: int) -> np.ndarray:
-    """Scores of every training article from a model that did not see it.
+    """Scores of every training article from a model that did not see it: free for a calibrated SVM (its
+    calibration folds are such models), else ``folds`` stratified refits."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
-    A calibrated SVM already holds one model per calibration fold, each calibrated on the fold it left out,
-    so its out-of-fold scores cost one prediction pass (the folds are rebuilt exactly as calibration split
-    them). Other models (logreg, one-vs-rest) are refitted on ``folds`` stratified folds: ``folds`` more fits.
-    """
-    from sklearn.model_selection import StratifiedKFold, check_cv, cross_val_predict
-
-    if isinstance(model, CalibratedClassifierCV) and model.ensemble is not False:
-        splits = list(check_cv(model.cv, y, classifier=True).split(X, y))
-        if len(splits) == len(model.calibrated_classifiers_):
-            scores = np.zeros((X.shape[0], len(model.classes_)))
-            for (_, held_out), part in zip(splits, model.calibrated_classifiers_):
-                scores[held_out] = part.predict_proba(X[held_out])
-            return _by_label(scores, model.classes_, n_labels)
-    from sklearn.model_selection import KFold
-
+    scores = calibration_fold_scores(model, X, y)
+    if scores is not None:
+        return _by_label(scores, model.classes_, n_labels)
     splitter = (StratifiedKFold if y.ndim == 1 else KFold)(folds, shuffle=True, random_state=seed)
     scores = cross_val_predict(clone(model), X, y, cv=splitter, method="predict_proba")
     return _by_label(scores, getattr(model, "classes_", np.arange(scores.shape[1])), n_labels)
@@ -367,9 +155,10 @@ class BaselineClassifier(Classifier):
         # several milliseconds per call, more than scoring one article; the result is pipeline.predict_proba's.
         steps = self.pipeline.named_steps
         docs = steps["normalize"].transform(compose_inputs(texts, titles))
-        X = transform_features(steps["features"], docs)
-        if getattr(self, "_scorer_of", None) is not steps["classify"]:
-            self._scorer, self._scorer_of = CalibratedLinearScores.of(steps["classify"]), steps["classify"]
+        if getattr(self, "_fast_of", None) is not self.pipeline:  # built once per fitted pipeline, never saved
+            self._blocks, self._scorer = as_fast(steps["features"]), CalibratedLinearScores.of(steps["classify"])
+            self._fast_of = self.pipeline
+        X = transform_blocks(self._blocks, docs)
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             return label_scores(steps["classify"], X, len(self.labels), self._scorer)
 
@@ -493,7 +282,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     features, model, valid_scores = kept[chosen_index]
     chosen = trials[chosen_index]
     thresholds = tune_thresholds(valid_scores, data.validation.indicator(labels)) if data.multi_label else None
-    pipeline = Pipeline([("normalize", fitted_normalizer), ("features", features), ("classify", model)])
+    pipeline = Pipeline([("normalize", fitted_normalizer), ("features", as_stock(features)), ("classify", model)])
     classifier = BaselineClassifier(pipeline, labels=labels, multi_label=data.multi_label, thresholds=thresholds,
                                     low_confidence=low_confidence)
     best = max(t["selection_macro_f1"] for t in trials)
