@@ -351,16 +351,12 @@ def cooccurrence(label_lists: Sequence[Sequence[str]], labels: Sequence[str]) ->
 
 
 def _coefficients(classify, n_labels: int) -> np.ndarray:
-    """(labels, features) weights of a fitted linear model (logistic regression, calibrated SVM, one-vs-rest)."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.multiclass import OneVsRestClassifier
+    """(labels, features) weights of a fitted linear model; zeros for a label it never learnt."""
+    from .explain import linear_coefficients
 
-    if isinstance(classify, OneVsRestClassifier):
-        return np.vstack([_coefficients(estimator, 2)[1] for estimator in classify.estimators_])
-    if isinstance(classify, CalibratedClassifierCV):
-        return np.mean([_coefficients(c.estimator, n_labels) for c in classify.calibrated_classifiers_], axis=0)
-    coef = np.asarray(classify.coef_.toarray() if hasattr(classify.coef_, "toarray") else classify.coef_)
-    return np.vstack([-coef[0], coef[0]]) if coef.shape[0] == 1 and n_labels == 2 else coef
+    vectors = [linear_coefficients(classify, index) for index in range(n_labels)]
+    width = next(len(v) for v in vectors if v is not None)
+    return np.vstack([v if v is not None else np.zeros(width) for v in vectors])
 
 
 def top_ngrams(classifier, k: int = 15, kind: str | None = "word") -> pd.DataFrame:
