@@ -180,3 +180,71 @@ def test_duplicates_dropped_and_leakage_reported(tmp_path: Path) -> None:
     assert data.report["duplicates_dropped"]["train"] == {"count": 1, "ids": ["dup-1"]}
     leaks = {pair: info["ids"] for pair, info in data.report["leakage"].items()}
     assert leaks == {"train/test": ["leak-1"]}
+
+
+def excel_frame() -> pd.DataFrame:
+    """Rows as a spreadsheet holds them: the text with the delimiters and a quoted line break inside."""
+    rows = make_rows()
+    rows[0]["text"] = 'خبر فيه ; و , و | و "اقتباس"\nوسطر ثان'
+    return pd.DataFrame([{**r, "labels": "|".join(r["labels"])} for r in rows])
+
+
+@pytest.mark.parametrize(("codec", "sep", "reported"), [
+    ("cp1256", ",", "cp1256"), ("utf-16", ",", "utf-16"), ("utf-8-sig", ",", "utf-8-sig"), ("utf-8", ";", "utf-8"),
+    ("cp1256", ";", "cp1256"), ("utf-8", "\t", "utf-8"), ("utf-8", "|", "utf-8")])
+def test_real_world_csv_encodings_and_delimiters(tmp_path: Path, caplog, codec: str, sep: str, reported: str) -> None:
+    frame = excel_frame()
+    path = tmp_path / "excel.csv"
+    path.write_bytes(frame.to_csv(index=False, sep=sep).encode(codec))
+    with caplog.at_level("INFO", logger="training.data.files"):
+        data = load_data(DataConfig(path=str(path)), seed=1)
+    assert data.report["encodings"] == {"all": reported} and data.report["delimiters"] == {"all": sep}
+    assert sorted(t for s in data.splits() for t in s.texts) == sorted(frame["text"])
+    assert data.label_names == sorted(LABELS) and data.multi_label
+    logged = [r.getMessage() for r in caplog.records if str(path) in r.getMessage()]
+    assert len(logged) == 1 and "(detected)" in logged[0] and repr(sep) in logged[0]
+
+
+def test_explicit_encoding_and_delimiter_win(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(excel_frame().to_csv(index=False, sep=";").encode("cp1256"))
+    data = load_data(DataConfig(path=str(path), encoding="cp1256", csv_delimiter=";"))
+    assert data.report["encodings"] == {"all": "cp1256"}
+    message = error_for_file(path, encoding="utf-8")
+    assert "excel.csv: line 2 has bytes that are not valid UTF-8" in message and "save it as 'CSV UTF-8'" in message
+    assert "excel.csv line 1: the header is one column when split on ','" in error_for_file(path, csv_delimiter=",")
+    assert "pass --data.csv-delimiter ';'" in error_for_file(path, csv_delimiter=",")
+    assert "unknown encoding 'klingon'" in error_for_file(path, encoding="klingon")
+
+
+def test_unknown_encoding_and_ragged_csv_rows(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("id,text,label\n1,caf\xe9 cr\xe8me,sport\n".encode("latin-1") * 3)
+    assert "cannot tell the text encoding" in error_for_file(path) and "'CSV UTF-8'" in error_for_file(path)
+    path = tmp_path / "ragged.csv"
+    path.write_text("id,text,label\na1,نص,sport\na2,نص, آخر,sport\n", encoding="utf-8")
+    assert "ragged.csv: line 3 has 4 fields but the header has 3; quote fields that contain the delimiter ','" \
+        in error_for_file(path)
+
+
+def test_source_column(tmp_path: Path) -> None:
+    rows = [dict(r, outlet=f"site{i % 3}") for i, r in enumerate(make_rows())]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    data = load_data(DataConfig(path=str(path), source_column="outlet"))
+    assert {s for split in data.splits() for s in split.sources} == {"site0", "site1", "site2"}
+    assert {s for split in load_data(DataConfig(path=str(path))).splits() for s in split.sources} == {""}
+
+
+def test_locations_follow_rows_through_splits(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", make_rows())
+    data = load_data(DataConfig(path=str(path)))
+    for split in data.splits():
+        for row_id, location in zip(split.ids, split.locations):
+            line = [r["id"] for r in make_rows()].index(row_id) + 1
+            assert location == f"{path} line {line} (id {row_id})"
+
+
+def error_for_file(path: Path, **config) -> str:
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(path), **config))
+    return str(caught.value)

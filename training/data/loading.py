@@ -7,7 +7,6 @@ file, a saved dataset (``save_to_disk``) or a hub dataset id. Every problem is r
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import unicodedata
 from collections import Counter
@@ -18,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import DataConfig
+from .files import DataError, FileRows, RawRow, data_format, read_rows  # DataError: every command imports it from here
+from .labels import check_labels, label_set, unify_spellings
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,7 @@ SAMPLE_CORPUS = Path(__file__).parent / "sample_data" / "sample_news.jsonl"
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
-FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
-
-class DataError(ValueError):
-    """Labelled data that cannot be used as it is; the message names where and how to fix it."""
 
 
 @dataclass
@@ -43,6 +40,7 @@ class Split:
     labels: list[list[str]]
     sources: list[str]
     origin: str = ""
+    locations: list[str] = field(default_factory=list)  # "data/x.csv line 5 (id a17)", for messages
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -66,7 +64,7 @@ class Split:
     def subset(self, rows: Sequence[int], name: str | None = None) -> "Split":
         pick = lambda values: [values[i] for i in rows]  # noqa: E731
         return Split(name or self.name, pick(self.ids), pick(self.titles), pick(self.texts), pick(self.labels),
-                     pick(self.sources), self.origin)
+                     pick(self.sources), self.origin, pick(self.locations) if self.locations else [])
 
 
 @dataclass
@@ -102,64 +100,43 @@ def canonical(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def _row_location(origin: str, row: int) -> str:
-    """Human row reference: JSONL line numbers, CSV data rows counted after the header."""
-    suffix = Path(origin).suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return f"{origin} line {row + 1}"
-    if suffix in (".csv", ".tsv"):
-        return f"{origin} row {row + 1} (line {row + 2} counting the header)"
-    return f"{origin} row {row + 1}"
+def _read_file(path: Path, config: DataConfig) -> FileRows:
+    """Every row of one data file (encoding and CSV delimiter detected); the first unparseable row stops."""
+    table = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
+                      expected_columns=[config.text_column])
+    if path.suffix.lower() == ".json":  # Label Studio's JSON export (tasks with data and annotations)?
+        from .label_studio import export_table
 
-
-def _first_bad_json_line(path: Path) -> str:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
-            if not isinstance(value, dict):
-                return f"line {number} is a JSON {type(value).__name__}, expected an object {{\"text\": ..., \"label\": ...}}"
-    return "the file could not be parsed"
-
-
-def _read_file(path: Path) -> list[dict]:
-    """Read one data file with `datasets`, returning its rows as dicts."""
-    from datasets import load_dataset
-
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: unsupported file type {suffix!r}; expected one of {', '.join(FORMATS)}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; expected one article per row with text and label columns")
-    kwargs: dict[str, Any] = {"delimiter": "\t"} if suffix == ".tsv" else {}
-    try:
-        dataset = load_dataset(FORMATS[suffix], data_files={"train": str(path)}, split="train", **kwargs)
-    except Exception as exc:  # datasets wraps parser errors in many types; re-say them with the place
-        if suffix in (".jsonl", ".json"):
-            raise DataError(f"{path}: {_first_bad_json_line(path)}; fix or remove that line") from None
-        raise DataError(f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from None
-    return dataset.to_list()
+        table = export_table(table) or table
+    for row in table.rows:
+        if row.problem:
+            raise DataError(f"{path}: {row.problem}")
+    return table
 
 
 def _split_files(directory: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(directory.iterdir()):
         split = SPLIT_ALIASES.get(path.stem.lower())
-        if split and path.suffix.lower() in FORMATS:
+        if split and data_format(path):
             if split in found:
                 raise DataError(f"{directory}: two files for the {split} split ({found[split].name}, {path.name}); keep one")
             found[split] = path
     return found
 
 
-def read_raw_splits(config: DataConfig) -> dict[str, tuple[str, list[dict]]]:
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter in messages)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def read_raw_splits(config: DataConfig) -> dict[str, FileRows]:
     """Rows per split name, each with where they came from (for error messages)."""
     if not config.path:
-        return {"all": (str(SAMPLE_CORPUS), _read_file(SAMPLE_CORPUS))}
+        return {"all": _read_file(SAMPLE_CORPUS, config)}
     path = Path(config.path).expanduser()
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
@@ -170,36 +147,40 @@ def read_raw_splits(config: DataConfig) -> dict[str, tuple[str, list[dict]]]:
                 f"{path}: no training file; expected train.jsonl (or .csv/.tsv/.parquet), optionally validation.* and test.*, "
                 f"or a dataset saved with save_to_disk; found: {', '.join(p.name for p in path.iterdir()) or 'nothing'}"
             )
-        return {split: (str(file), _read_file(file)) for split, file in files.items()}
+        return {split: _read_file(file, config) for split, file in files.items()}
     if path.is_file():
-        return {"all": (str(path), _read_file(path))}
+        return {"all": _read_file(path, config)}
     if path.suffix or path.is_absolute() or str(config.path).startswith("."):
         raise DataError(f"{path}: no such file or directory; give a data directory, a data file or a hub dataset id")
     return _read_hub_dataset(config)
 
 
-def _read_saved_dataset(path: Path) -> dict[str, tuple[str, list[dict]]]:
+def _read_saved_dataset(path: Path) -> dict[str, FileRows]:
     from datasets import Dataset, DatasetDict, load_from_disk
 
     loaded = load_from_disk(str(path))
     if isinstance(loaded, Dataset):
-        return {"all": (str(path), loaded.to_list())}
+        return {"all": _dataset_rows(str(path), loaded)}
     assert isinstance(loaded, DatasetDict)
     return _dataset_dict_rows(loaded, str(path))
 
 
-def _dataset_dict_rows(loaded: Any, origin: str) -> dict[str, tuple[str, list[dict]]]:
-    rows: dict[str, tuple[str, list[dict]]] = {}
+def _dataset_rows(origin: str, dataset: Any) -> FileRows:
+    return FileRows(origin, [RawRow(values, None) for values in dataset.to_list()], columns=list(dataset.column_names))
+
+
+def _dataset_dict_rows(loaded: Any, origin: str) -> dict[str, FileRows]:
+    rows: dict[str, FileRows] = {}
     for name, dataset in loaded.items():
         split = SPLIT_ALIASES.get(name.lower())
         if split:
-            rows[split] = (f"{origin} [{name}]", dataset.to_list())
+            rows[split] = _dataset_rows(f"{origin} [{name}]", dataset)
     if "train" not in rows:
         raise DataError(f"{origin}: no train split; found splits {list(loaded)}; name the training split 'train'")
     return rows
 
 
-def _read_hub_dataset(config: DataConfig) -> dict[str, tuple[str, list[dict]]]:
+def _read_hub_dataset(config: DataConfig) -> dict[str, FileRows]:
     """The real hub path: needs network access (offline, this fails with the hub's own message)."""
     from datasets import load_dataset
 
@@ -233,21 +214,21 @@ def _labels_of(row: dict, config: DataConfig, where: str) -> list[str]:
     return [primary] + [label for label in dict.fromkeys(multi) if label != primary]
 
 
-def _to_split(name: str, origin: str, rows: list[dict], config: DataConfig) -> Split:
+def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
+    origin, rows = str(table.path), [row.values or {} for row in table.rows]
     if not rows:
         raise DataError(f"{origin}: no rows; expected one article per row")
-    columns = set(rows[0])
-    for column in (config.text_column,):
-        if column not in columns:
-            raise DataError(f"{origin}: missing column {column!r}; found columns {sorted(columns)}; "
-                            f"name yours with --data.text-column NAME")
+    columns = set(table.columns or rows[0])
+    if config.text_column not in columns:
+        raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {sorted(columns)}; "
+                        f"name yours with --data.text-column NAME")
     if config.label_column not in columns and (not config.labels_column or config.labels_column not in columns):
         raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {sorted(columns)}; "
                         f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")
     split = Split(name, [], [], [], [], [], origin)
     use_title = bool(config.title_column) and config.title_column in columns
     for row_number, row in enumerate(rows):
-        where = _row_location(origin, row_number)
+        where = table.location(row_number)
         row_id = row.get(config.id_column) if config.id_column else None
         if row_id not in (None, ""):
             where += f" (id {row_id})"
@@ -258,11 +239,13 @@ def _to_split(name: str, origin: str, rows: list[dict], config: DataConfig) -> S
         if not text.strip():
             raise DataError(f"{where}: column {config.text_column!r} is empty; fill it or remove the row")
         title = row.get(config.title_column) if use_title else None
+        source = row.get(config.source_column) if config.source_column else None
         split.ids.append(str(row_id) if row_id not in (None, "") else f"{name}:{row_number + 1}")
         split.titles.append(title if isinstance(title, str) else "")
         split.texts.append(text)
         split.labels.append(_labels_of(row, config, where))
-        split.sources.append(str(row.get("source") or ""))
+        split.sources.append("" if source is None else str(source))
+        split.locations.append(where)
     return split
 
 
@@ -303,15 +286,25 @@ def fingerprint(splits: Sequence[Split]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def load_data(config: DataConfig, seed: int = 13) -> LabelledData:
-    """Read, validate, deduplicate and split labelled data; raise ``DataError`` on anything unusable."""
+def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str] | None = None) -> LabelledData:
+    """Read, validate, deduplicate and split labelled data; raise ``DataError`` on anything unusable.
+
+    ``expected_labels``: the label set of the model being retrained (a registered name); a label outside it stops
+    loading unless ``--data.labels`` declares the new set.
+    """
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()  # per-file "Generating split" bars are noise next to the validation report
     raw = read_raw_splits(config)
-    parsed = {name: _to_split(name if name != "all" else "train", origin, rows, config)
-              for name, (origin, rows) in raw.items()}
-    report: dict[str, Any] = {"sources": {name: split.origin for name, split in parsed.items()}, "duplicates_dropped": {}}
+    if not config.path:
+        logger.warning("no --data given: training on the built-in sample corpus (%d articles, %s); pass --data PATH "
+                       "for your own articles", len(raw["all"].rows), _shown(SAMPLE_CORPUS))
+    parsed = {name: _to_split(name if name != "all" else "train", table, config) for name, table in raw.items()}
+    unify_spellings(list(parsed.values()), config.labels or expected_labels or ())
+    check_labels(list(parsed.values()), config, expected_labels)
+    report: dict[str, Any] = {"sources": {name: split.origin for name, split in parsed.items()}, "duplicates_dropped": {},
+                              "encodings": {name: table.encoding for name, table in raw.items() if table.encoding},
+                              "delimiters": {name: table.delimiter for name, table in raw.items() if table.delimiter}}
     for name in list(parsed):
         parsed[name], dropped = _dedupe(parsed[name])
         if dropped:
@@ -327,43 +320,13 @@ def load_data(config: DataConfig, seed: int = 13) -> LabelledData:
         report["validation_split"] = f"stratified {config.validation_size:.0%} of the training data (seed {seed})"
     validation, test = parsed["validation"], parsed["test"]
 
-    label_names = _label_set(config, train, validation, test)
+    label_names = label_set(config, train, validation, test, expected_labels)
     multi_label = _multi_label(config, train, validation, test)
     report["leakage"] = _leakage(train, validation, test)
     data = LabelledData(train, validation, test, label_names, multi_label, fingerprint([train, validation, test]), report)
     report["counts"] = data.counts()
     report["multi_label_articles"] = {s.name: sum(len(l) > 1 for l in s.labels) for s in data.splits()}
     return data
-
-
-def _label_set(config: DataConfig, train: Split, validation: Split, test: Split) -> list[str]:
-    train_labels = Counter(label for labels in train.labels for label in labels)
-    if config.labels:
-        allowed = list(dict.fromkeys(config.labels))
-        for split in (train, validation, test):
-            for row, labels in enumerate(split.labels):
-                unknown = [label for label in labels if label not in allowed]
-                if unknown:
-                    raise DataError(f"{split.origin} ({split.name} split) article {split.ids[row]}: label {unknown[0]!r} "
-                                    f"is not in the label set {allowed}; fix the row or add the label to --data.labels")
-        missing = [label for label in allowed if not train_labels[label]]
-        if missing:
-            raise DataError(f"label {missing[0]!r} has no training examples in {train.origin}; add examples or remove it "
-                            f"from --data.labels")
-        label_names = allowed
-    else:
-        label_names = sorted(train_labels)
-        for split in (validation, test):
-            for row, labels in enumerate(split.labels):
-                for label in labels:
-                    if label not in train_labels:
-                        raise DataError(f"{split.origin} ({split.name} split) article {split.ids[row]}: label {label!r} "
-                                        f"has no training examples; labels seen in training: {label_names}. "
-                                        f"Fix the label or add training articles for it")
-    if len(label_names) < 2:
-        raise DataError(f"{train.origin}: found {len(label_names)} label(s) {label_names}; a classifier needs at least 2 "
-                        f"(check --data.label-column)")
-    return label_names
 
 
 def _multi_label(config: DataConfig, *splits: Split) -> bool:
