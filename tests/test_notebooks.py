@@ -1,7 +1,7 @@
 """Execute notebooks/evaluate.ipynb and notebooks/explore_data.ipynb headless on small trained models.
 
-Parameters are injected in a cell after the one tagged ``parameters`` (papermill's convention), pointing the
-notebooks at the ``baseline_run`` fixture's models and the built-in sample corpus. The kernel is this test's
+Parameters are injected by the project's runner (``python -m training.evaluation.notebook``) in a cell after the
+one tagged ``parameters`` (papermill's convention), pointing the notebooks at the ``baseline_run`` fixture's models and the built-in sample corpus. The kernel is this test's
 own interpreter (the venv's python), through a kernelspec in a private JUPYTER_PATH.
 """
 from __future__ import annotations
@@ -47,16 +47,20 @@ def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def execute(name: str, kernel: str, **parameters) -> tuple[dict, str]:
-    """Run a notebook with injected parameters; return it and all its outputs as one text."""
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    tagged = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])]
-    assert len(tagged) == 1, f"{name}: expected one cell tagged 'parameters'"
-    injected = nbformat.v4.new_code_cell("\n".join(f"{key} = {value!r}" for key, value in parameters.items()))
-    injected.metadata["tags"] = ["injected-parameters"]
-    notebook.cells.insert(tagged[0] + 1, injected)
-    notebook.cells.append(nbformat.v4.new_code_cell("import sys\nprint('KERNEL-PYTHON', sys.executable)"))
-    nbclient.NotebookClient(notebook, kernel_name=kernel, timeout=300,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    """Run a notebook through the project's runner (training.evaluation.notebook); return it and all its outputs
+    as one text."""
+    from training.evaluation.notebook import execute_notebook
+
+    probe = nbformat.read(NOTEBOOKS / name, as_version=4)
+    probe.cells.append(nbformat.v4.new_code_cell("import sys\nprint('KERNEL-PYTHON', sys.executable)"))
+    copy = NOTEBOOKS.parent / ".pytest-notebooks" / name  # beside notebooks/, so relative paths still resolve
+    copy.parent.mkdir(exist_ok=True)
+    nbformat.write(probe, copy)
+    try:
+        notebook = execute_notebook(copy, parameters, kernel_name=kernel, timeout=300)
+    finally:
+        copy.unlink(missing_ok=True)
+    assert [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(o.get("text", "") + "".join(str(v) for k, v in o.get("data", {}).items() if k.startswith("text/"))
@@ -84,7 +88,7 @@ def test_evaluate_notebook_compares_two_models(kernel_name: str, baseline_run: d
     notebook, text = execute("evaluate.ipynb", kernel_name, models=[str(baseline_run["out"]), str(second_model)],
                              data="sample", worst_k=5)
     run_model = f"{baseline_run['out'].name}/baseline"
-    for expected in ("macro_f1", "accuracy", "ece", run_model, "f1_sport", 'dir="rtl"', "most confident mistakes",
+    for expected in ("macro_f1", "accuracy", "ece", "brier", run_model, "f1_sport", 'dir="rtl"', "most confident mistakes",
                      f"{run_model} vs baseline", "articles disagree"):
         assert expected in text, expected
     assert "Only one model" not in text
@@ -99,3 +103,16 @@ def test_explore_notebook(kernel_name: str, baseline_run: dict) -> None:
     assert "quick baseline" not in text  # the given model was used
     # label counts, lengths, co-occurrence, top n-grams
     assert images(notebook) == 4
+
+
+def test_runner_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The documented command: parameters read as YAML, unknown names refused before any kernel starts."""
+    from training.evaluation.notebook import main, parse_value
+
+    assert (parse_value("5"), parse_value("[a, b]"), parse_value("null"), parse_value("news.jsonl")) == \
+        (5, ["a", "b"], None, "news.jsonl")
+    out = tmp_path / "executed.ipynb"
+    assert main([str(NOTEBOOKS / "evaluate.ipynb"), "-p", "modles", "[x]", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'modles'" in err and "models, data, split" in err
+    assert not out.exists()

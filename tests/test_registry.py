@@ -66,3 +66,106 @@ def test_unknown_tags_are_explained(model_name: str, capsys: pytest.CaptureFixtu
     assert main(["models", "promote", f"{model_name}:nope"]) == 2
     assert "is not in the BentoML store" in capsys.readouterr().err
     assert main(["predict", "--model", f"{model_name}:nope", "--text", "نص"]) == 2
+
+
+# ------------------------------------------------------------------- champion vs challenger (retraining loop)
+
+def retrain(root: Path, run: str, name: str, rows: list[dict], test_rows: list[dict] | None = None,
+            promote: str = "if-better", labels: list[str] | None = None) -> dict:
+    """A real baseline run registered under ``name``; ``test_rows``: a fixed test file (the same articles each run)."""
+    from retraining_data import write_jsonl
+
+    from training.config import TrainConfig
+    from training.train import run as train_run
+
+    data = root / f"{run}-data"
+    write_jsonl(data / "train.jsonl", rows)
+    if test_rows:
+        write_jsonl(data / "test.jsonl", test_rows)
+    config = TrainConfig(out=str(root / run), models=["baseline"], register=True, promote=promote, model_name=name)
+    config.data.path, config.data.labels = str(data), labels or []
+    config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
+    return train_run(config)
+
+
+def test_worse_challenger_kept_better_one_promoted(tmp_path: Path, model_name: str,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    from retraining_data import evaluation_rows, training_rows
+
+    test_rows = evaluation_rows()
+    good = retrain(tmp_path, "good", model_name, training_rows(), test_rows)
+    good_tag = good["registered"]["tag"]
+    assert good["registered"]["message"] == f"served now: {good_tag} (the first version of its name)"
+    assert (Path(good["best_artifact"]) / "training_articles.json").is_file()
+    manifest = json.loads((Path(good["best_artifact"]) / "manifest.json").read_text(encoding="utf-8"))
+    assert "training_articles.json" in manifest["files"]
+
+    worse = retrain(tmp_path, "worse", model_name, training_rows(swap=True, seed=1), test_rows)
+    worse_tag = worse["registered"]["tag"]
+    assert registry.default_tag(model_name) == good_tag  # registering did not change what is served
+    champion = worse["champion"]
+    assert champion["compared"] and champion["tag"] == good_tag and champion["articles"] == 6
+    assert champion["test"]["macro_f1"] == pytest.approx(good["test"]["macro_f1"])  # same model, same articles
+    assert worse["registered"]["message"] == (
+        f"kept {good_tag} (the new version scored lower): the new version {worse_tag} scored "
+        f"{worse['test']['macro_f1']:.2f} vs {good['test']['macro_f1']:.2f} on the same 6 articles; promote it anyway "
+        f"with `python -m training models promote {worse_tag}`")
+    assert "## Served model (champion) vs this run" in (tmp_path / "worse" / "report.md").read_text(encoding="utf-8")
+
+    capsys.readouterr()
+    assert main(["models", "promote", worse_tag]) == 0
+    assert "a running server keeps serving the previous model until it is restarted" in capsys.readouterr().out
+    better = retrain(tmp_path, "better", model_name, training_rows(seed=2), test_rows)
+    assert better["champion"]["tag"] == worse_tag and better["champion"]["compared"]
+    assert registry.default_tag(model_name) == better["registered"]["tag"]
+    assert better["registered"]["message"].startswith(f"served now: {better['registered']['tag']} (new version: test "
+                                                      f"macro-F1 {better['test']['macro_f1']:.2f} vs ")
+    assert main(["models", "list", "--name", model_name]) == 0
+    listing = capsys.readouterr().out
+    assert [line for line in listing.splitlines() if "*served*" in line and better["registered"]["tag"] in line]
+    assert "comes from its own run's test split" in listing and "python -m training evaluate" in listing
+
+
+def test_overlap_skips_the_comparison(tmp_path: Path, model_name: str) -> None:
+    from retraining_data import training_rows
+
+    first = retrain(tmp_path, "first", model_name, training_rows())
+    # the same articles, split with another seed: this run's test split holds articles the served model trained on
+    config_rows = training_rows()
+    second = retrain(tmp_path, "second", model_name, config_rows[::-1])
+    champion = second["champion"]
+    assert not champion["compared"] and champion["overlap"] > 0
+    assert f"was trained on {champion['overlap']} of this run's" in second["registered"]["message"]
+    assert registry.default_tag(model_name) == first["registered"]["tag"]
+
+
+def test_label_set_change_needs_promote_always(tmp_path: Path, model_name: str) -> None:
+    from retraining_data import evaluation_rows, training_rows
+
+    from training.data.loading import DataError
+
+    first = retrain(tmp_path, "first", model_name, training_rows(), evaluation_rows())
+    three = training_rows(topics=("sport", "diplomacy", "economy"), seed=3)
+    with pytest.raises(DataError, match="label 'economy' is not one the served model knows"):
+        retrain(tmp_path, "undeclared", model_name, three, evaluation_rows())
+    labels = ["diplomacy", "economy", "sport"]
+    kept = retrain(tmp_path, "kept", model_name, three, evaluation_rows(), labels=labels)
+    assert not kept["champion"]["compared"] and kept["champion"]["labels_differ"]
+    assert "predicts the labels ['diplomacy', 'sport']" in kept["registered"]["message"]
+    assert registry.default_tag(model_name) == first["registered"]["tag"]
+    forced = retrain(tmp_path, "forced", model_name, three, evaluation_rows(), promote="always", labels=labels)
+    assert registry.default_tag(model_name) == forced["registered"]["tag"]
+    assert "--promote always" in forced["registered"]["message"]
+
+
+def test_existing_run_directory_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    assert main(["train", "--out", str(out), "--baseline.classifiers", "logreg", "--baseline.c-values", "4"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "report.json").read_text() == "{}"  # refused before training
+    assert main(["train", "--out", str(out), "--overwrite", "--baseline.classifiers", "logreg",
+                 "--baseline.c-values", "4"]) == 0
+    assert json.loads((out / "report.json").read_text())["best"] == "baseline"

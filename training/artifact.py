@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -32,9 +33,11 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 2  # 2: modules moved into packages (training.models.*, training.data.*); schema 1 pickles cannot load
 MANIFEST = "manifest.json"
 MODEL_CARD = "README.md"
-MODEL_TYPES = {"baseline": "training.models.baseline:BaselineClassifier", "transformer": "training.models.transformer:TransformerClassifier"}
+MODEL_TYPES = {"baseline": "training.models.baseline:BaselineClassifier", "transformer": "training.models.transformer:TransformerClassifier",
+               "ensemble": "training.models.ensemble:EnsembleClassifier"}
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "torch", "transformers", "tokenizers", "pyarabic", "onnxruntime")
-VERSION_CRITICAL = {"baseline": ("scikit-learn",), "transformer": ("torch", "transformers", "tokenizers")}
+VERSION_CRITICAL = {"baseline": ("scikit-learn",), "transformer": ("torch", "transformers", "tokenizers"),
+                    "ensemble": ("scikit-learn", "torch", "transformers", "tokenizers")}
 
 
 class ArtifactError(RuntimeError):
@@ -162,11 +165,15 @@ def seal(staging: Path, manifest: dict) -> None:
     _write_json(staging / MANIFEST, manifest)
 
 
-def save(classifier: Classifier, path: str | Path, provenance: dict | None = None) -> Path:
-    """Write the artefact atomically: into a temporary sibling directory, then renamed into place."""
+def save(classifier: Classifier, path: str | Path, provenance: dict | None = None,
+         extra_files: dict[str, Any] | None = None) -> Path:
+    """Write the artefact atomically: into a temporary sibling directory, then renamed into place.
+    ``extra_files``: file name -> JSON value, written beside the model files and checksummed with them."""
     path = Path(path)
     with staged_directory(path) as staging:
         model_entries = classifier.save_model_files(staging)
+        for name, value in (extra_files or {}).items():
+            _write_json(staging / name, value)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             **classifier.describe(),
@@ -262,8 +269,13 @@ def verify_files(path: Path, manifest: dict) -> None:
             raise ArtifactError(f"{path}: {name} is corrupt (checksum differs from the manifest); retrain or restore it")
 
 
-def load(path: str | Path) -> Classifier:
-    """Load any artefact directory written by this package: ``load(path).predict(texts, titles)``."""
+def load(path: str | Path, backend: str = "auto") -> Classifier:
+    """Load any artefact directory written by this package: ``load(path).predict(texts, titles)``.
+
+    ``backend`` (transformers; other model types ignore it): ``torch``, ``onnx`` (the artefact's int8 ONNX model,
+    an error without one) or ``auto`` (ONNX when the artefact has it and ARABIC_NEWS_ONNX is not 0, else torch)."""
+    if backend not in ("auto", "torch", "onnx"):
+        raise ArtifactError(f"backend {backend!r}: expected auto, torch or onnx")
     path = Path(path)
     manifest = read_manifest(path)
     model_type = manifest.get("model_type")
@@ -273,7 +285,8 @@ def load(path: str | Path) -> Classifier:
     _warn_on_version_mismatch(path, manifest)
     module_name, class_name = MODEL_TYPES[model_type].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    classifier = cls.load_model_files(path, manifest)
+    takes_backend = "backend" in inspect.signature(cls.load_model_files).parameters
+    classifier = cls.load_model_files(path, manifest, **({"backend": backend} if takes_backend else {}))
     classifier.manifest = manifest
     return classifier
 

@@ -1,8 +1,10 @@
 """The BentoML model store: register a run's winner, list and show entries, promote a version for serving.
 
 A store entry holds the whole artefact directory under ``artifact/``, so serving needs nothing else.
-The version served by default is the promoted one when a promotion exists, else the newest; promotions
-live in ``$BENTOML_HOME/promotions.json`` so a rollback needs no retraining.
+The version served is the promoted one. Registering never changes it: the first version of a name is promoted
+on registration, later ones only by ``promote`` (``train --register`` does so when the new version scores at
+least as well as the served one on the same articles). Promotions live in ``$BENTOML_HOME/promotions.json`` so a
+rollback needs no retraining; a store written before promotions existed serves its newest version.
 """
 from __future__ import annotations
 
@@ -85,11 +87,16 @@ def register(artifact_path: str | Path, name: str, report: dict | None = None) -
     labels = {"model_type": str(manifest.get("model_type")), "dataset": Path(str(data.get("source", "unknown"))).name[:60] or "unknown",
               "candidate": str(manifest.get("candidate", manifest.get("model_type")))}
     bentoml = _bentoml()
+    served = served_tag(name)
+    if served and name not in _promotions():  # pin what a store without promotions serves before adding a newer one
+        promote(served)
     # create() only adds the entry to the store once the block finishes, so an interruption leaves nothing behind
     with bentoml.models.create(name, labels=labels, metadata={k: v for k, v in metadata.items() if v is not None}) as model:
         shutil.copytree(artifact_path, model.path_of(ARTIFACT_DIR))
     stored = bentoml.models.get(model.tag)  # create() wrote into a temporary directory, since moved into the store
-    return {"tag": str(model.tag), "path": str(Path(stored.path) / ARTIFACT_DIR)}
+    if served is None:
+        promote(str(model.tag))  # the first version of a name is served: there is nothing else to serve
+    return {"tag": str(model.tag), "path": str(Path(stored.path) / ARTIFACT_DIR), "first_version": served is None}
 
 
 def list_models(name: str | None = None) -> list[dict]:
@@ -119,6 +126,9 @@ def format_listing(entries: list[dict]) -> str:
         fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
         rows.append(f"{e['tag']:<44} {e['model_type']:<12} {fmt(e['validation_macro_f1']):>7} "
                     f"{fmt(e['test_macro_f1']):>7}  {e['created']}{mark}")
+    rows += ["", "served: the version a server started now loads. Each row's test F1 comes from its own run's test "
+             "split, so rows are not comparable; compare versions on the same articles with "
+             "`python -m training evaluate TAG TAG --data PATH`."]
     return "\n".join(rows)
 
 
@@ -139,8 +149,23 @@ def promote(tag: str) -> str:
     return str(model.tag)
 
 
+def served_tag(name: str = DEFAULT_NAME) -> str | None:
+    """The version of ``name`` served now, None when the store has no version of it."""
+    bentoml = _bentoml()
+    try:
+        return default_tag(name) if bentoml.models.list(name) else None
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def served_labels(name: str = DEFAULT_NAME) -> list[str] | None:
+    """The label set of the version of ``name`` served now, None when nothing is."""
+    tag = served_tag(name)
+    return list(read_manifest(resolve(tag))["labels"]) if tag else None
+
+
 def default_tag(name: str = DEFAULT_NAME) -> str:
-    """The promoted version of ``name`` if it still exists, else its newest version."""
+    """The promoted version of ``name`` if it still exists, else (a store without promotions) its newest version."""
     promoted = _promotions().get(name)
     if promoted:
         try:
@@ -159,3 +184,45 @@ def resolve(reference: str | None = None) -> Path:
     if not path.is_dir():
         raise RegistryError(f"store entry {tag} has no {ARTIFACT_DIR}/ directory; it was not written by this package")
     return path
+
+
+# ------------------------------------------------------------------------------ champion vs challenger
+
+PROMOTE_HINT = "`python -m training models promote {tag}`"
+
+
+def decide(new_tag: str, champion: dict | None, policy: str, first_version: bool) -> tuple[bool, str]:
+    """Whether ``new_tag`` should be served (policy if-better, always or never) and the one line that says why."""
+    if first_version:
+        return False, f"served now: {new_tag} (the first version of its name)"
+    old, hint = champion["tag"], PROMOTE_HINT.format(tag=new_tag)
+    if champion.get("compared"):
+        new_f1, old_f1 = champion["new_test_macro_f1"], champion["test"]["macro_f1"]
+        scores = f"test macro-F1 {new_f1:.2f} vs {old_f1:.2f} for the previous one on the same {champion['articles']} articles"
+        if policy == "always" or policy == "if-better" and round(new_f1, 4) >= round(old_f1, 4):
+            return True, f"served now: {new_tag} (new version: {scores}{'; --promote always' if policy == 'always' else ''})"
+        why = "--promote never" if policy == "never" else "the new version scored lower"
+        return False, (f"kept {old} ({why}): the new version {new_tag} scored {new_f1:.2f} vs {old_f1:.2f} on the same "
+                       f"{champion['articles']} articles; promote it anyway with {hint}")
+    if policy == "always":
+        return True, f"served now: {new_tag} (--promote always; not compared with {old}: {champion['reason']})"
+    return False, (f"kept {old}: not compared with the new version {new_tag}: {champion['reason']}; compare them on "
+                   f"other articles with `python -m training evaluate {new_tag} {old} --data PATH`, promote with {hint}")
+
+
+def register_challenger(artifact_path: str | Path, name: str, report: dict, data: Any, policy: str) -> dict:
+    """Register a run's winner and serve it only when ``policy`` says so after comparing it with the served
+    version on this run's test split (``report["champion"]``); returns the registration with its one-line verdict."""
+    from .evaluation.evaluate import compare_with_champion
+
+    served = served_tag(name)
+    if served:
+        report["champion"] = compare_with_champion(served, resolve(served), data, report["test"])
+    registered = register(artifact_path, name, report)
+    promote_it, message = decide(registered["tag"], report.get("champion"), policy, registered["first_version"])
+    if promote_it:
+        promote(registered["tag"])
+    if report.get("champion"):
+        report["champion"]["decision"] = message
+    return registered | {"served": default_tag(name), "promoted": promote_it or registered["first_version"],
+                         "message": message}

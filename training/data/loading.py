@@ -249,6 +249,17 @@ def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
     return split
 
 
+def read_evaluation_set(settings: DataConfig) -> Split:
+    """Every row of ``settings.path`` (all split files of a directory, concatenated) as one split, unsplit and
+    unchecked against a label set: what ``evaluate`` scores models on."""
+    parts = [_to_split(name, table, settings) for name, table in read_raw_splits(settings).items()]
+    merged = Split("evaluation", [], [], [], [], [], ", ".join(part.origin for part in parts))
+    for part in parts:
+        for name in ("ids", "titles", "texts", "labels", "sources", "locations"):
+            getattr(merged, name).extend(getattr(part, name))
+    return merged
+
+
 def _dedupe(split: Split) -> tuple[Split, list[str]]:
     seen: dict[str, int] = {}
     keep, dropped = [], []

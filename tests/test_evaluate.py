@@ -1,0 +1,93 @@
+"""`python -m training evaluate`: two real models on the same articles, numbers worked out by hand."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from retraining_data import evaluation_rows, training_rows, write_jsonl
+
+from training.artifact import load
+from training.cli import main
+from training.config import DataConfig, TrainConfig
+from training.data.loading import DataError, Split
+from training.evaluation.evaluate import calibration, evaluate_models
+from training.train import run
+
+
+def train_tiny(out: Path, rows: list[dict], **data_settings) -> Path:
+    config = TrainConfig(out=str(out), models=["baseline"])
+    config.data.path = str(write_jsonl(out.parent / f"{out.name}-data.jsonl", rows))
+    for name, value in data_settings.items():
+        setattr(config.data, name, value)
+    config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
+    return Path(run(config)["best_artifact"])
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Both read `body`/`topic` columns: `right` learns the topics, `swapped` learns them the wrong way round."""
+    root = tmp_path_factory.mktemp("evaluate")
+    columns = {"text_column": "body", "label_column": "topic"}
+    right = train_tiny(root / "right", training_rows(text_column="body", label_column="topic"), **columns)
+    swapped = train_tiny(root / "swapped", training_rows(swap=True, text_column="body", label_column="topic"), **columns)
+    return right, swapped
+
+
+def test_two_models_on_the_same_articles(two_models: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    right, swapped = two_models
+    data = write_jsonl(tmp_path / "eval.jsonl", evaluation_rows(text_column="body", label_column="topic"))
+    out = tmp_path / "report"
+    # no --data.* flags: each model reads the file with the columns it was trained with (body, topic)
+    assert main(["evaluate", str(right), str(swapped), "--data", str(data), "--out", str(out)]) == 0
+    result = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert result["data"]["articles"] == 6
+    good, bad = result["models"][str(right)], result["models"][str(swapped)]
+    # right: sport TP 3 FP 1 (x1) FN 0 -> F1 6/7; diplomacy TP 2 FN 1 -> F1 4/5
+    assert good["per_class"]["sport"]["f1"] == pytest.approx(6 / 7)
+    assert good["per_class"]["diplomacy"]["f1"] == pytest.approx(4 / 5)
+    assert good["macro_f1"] == pytest.approx((6 / 7 + 4 / 5) / 2)
+    assert good["accuracy"] == pytest.approx(5 / 6)
+    assert [m["id"] for m in good["misclassified"]] == ["x1"]
+    # swapped: only x1 right; sport F1 0, diplomacy TP 1 FP 3 FN 2 -> F1 2/7
+    assert bad["macro_f1"] == pytest.approx(1 / 7)
+    assert bad["accuracy"] == pytest.approx(1 / 6)
+    assert sorted(m["id"] for m in bad["misclassified"]) == ["d1", "d2", "s1", "s2", "s3"]
+    # per source: A (s1, s2, d1) all right; B (s3, d2, x1): x1 wrong -> both topics' F1 2/3
+    assert good["per_source"]["A"]["macro_f1"] == pytest.approx(1.0)
+    assert good["per_source"]["B"]["macro_f1"] == pytest.approx(2 / 3)
+    assert good["calibration"]["brier"] < bad["calibration"]["brier"]
+    markdown = (out / "evaluation.md").read_text(encoding="utf-8")
+    assert f"| {right} | {(6 / 7 + 4 / 5) / 2:.4f} | {5 / 6:.4f} |" in markdown
+    assert "x1" in markdown and "Macro-F1 per source" in markdown
+    assert (out / "confusion_matrices.png").stat().st_size > 1000
+    assert not list(out.glob(".*partial"))
+    assert f"{right}: macro-F1 {(6 / 7 + 4 / 5) / 2:.4f}" in capsys.readouterr().out
+
+
+def test_calibration_by_hand() -> None:
+    split = Split("hand", ["a", "b"], ["", ""], ["x", "y"], [["sport"], ["diplomacy"]], ["", ""])
+    scores = np.array([[0.8, 0.2], [0.6, 0.4]])  # columns sport, diplomacy: a right at 0.8, b wrong at 0.6
+    result = calibration(scores, split, ["sport", "diplomacy"])
+    assert result["brier"] == pytest.approx((0.2 ** 2 * 2 + 0.6 ** 2 * 2) / 2)
+    assert result["ece"] == pytest.approx(0.5 * 0.2 + 0.5 * 0.6)
+
+
+def test_unknown_label_and_missing_data(two_models: tuple[Path, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture) -> None:
+    right, _ = two_models
+    rows = evaluation_rows(text_column="body", label_column="topic")
+    rows[4]["topic"] = "weather"
+    data = write_jsonl(tmp_path / "eval.jsonl", rows)
+    with pytest.raises(DataError, match=r"eval.jsonl line 5 \(id d2\): label 'weather' is unknown to model"):
+        evaluate_models({str(right): load(right)}, DataConfig(path=str(data)))
+    assert main(["evaluate", str(right), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert "label 'weather' is unknown to model" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "evaluation.json").exists()
+    assert main(["evaluate", str(right), "--out", str(tmp_path / "o")]) == 2
+    assert "--data PATH is required" in capsys.readouterr().err
+    # flags override the model's own columns: `text` does not exist in this file
+    assert main(["evaluate", str(right), "--data", str(data), "--data.text-column", "headline"]) == 2
+    assert "missing column 'headline'" in capsys.readouterr().err

@@ -1,0 +1,257 @@
+"""Compare models on the same articles: ``python -m training evaluate MODEL [MODEL ...] --data PATH [--out DIR]``.
+
+Every row of ``--data`` (one file, or every split file of a directory) is one evaluation set. Each model reads it
+with its own column settings (its manifest's ``config.data``) unless ``--data.*`` flags say otherwise, so a model
+trained on a CSV with a ``topic`` column is evaluated on that CSV without flags. The same scoring function
+(``score_model``) serves this command, the evaluation notebook and the champion/challenger check of
+``train --register``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..artifact import Classifier, load, write_json_atomic, write_text_atomic
+from ..config import ConfigError, DataConfig, setting
+from ..data.loading import DataError, Split, canonical, read_evaluation_set
+from .metrics import evaluate_scores
+
+logger = logging.getLogger(__name__)
+
+# Settings that say how to read rows; a model's own values are used unless a flag changes them.
+READING_FIELDS = ("text_column", "title_column", "label_column", "labels_column", "label_delimiter", "source_column",
+                  "encoding", "csv_delimiter", "id_column")
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of `python -m training evaluate`."""
+
+    models: list[str] = setting([], "Artefact directories or BentoML store tags (NAME = its served version, or "
+                                "NAME:VERSION) to compare on the same articles.", positional=True)
+    data: DataConfig = setting(DataConfig(), "Evaluation data: every row is evaluated. Column settings default to "
+                               "each model's own (its manifest); --data.* flags override them.")
+    out: str = setting("evaluation", "Directory for evaluation.md, evaluation.json and confusion_matrices.png.",
+                       common=True)
+    bins: int = setting(10, "Confidence bins of the expected calibration error.")
+
+    def validate(self) -> None:
+        if not self.models:
+            raise ConfigError("evaluate: give at least one MODEL (an artefact directory or a store tag)")
+        if not self.data.path:
+            raise ConfigError("evaluate: --data PATH is required (a data file, or a directory whose split files "
+                              "are all evaluated)")
+        if self.bins < 1:
+            raise ConfigError(f"--bins: expected a positive number of bins, found {self.bins}")
+
+
+# ----------------------------------------------------------------------------------------- models and data
+
+def load_reference(reference: str) -> tuple[str, Classifier]:
+    """(display name, classifier) for an artefact directory, or a store tag resolved to NAME:VERSION."""
+    if Path(reference).expanduser().exists():
+        return reference, load(Path(reference).expanduser())
+    from ..registry import default_tag, resolve
+
+    tag = reference if ":" in reference else default_tag(reference)
+    return tag, load(resolve(tag))
+
+
+def reading_settings(model: Classifier, overrides: DataConfig | None = None) -> DataConfig:
+    """The model's own column settings, then every ``overrides`` field that differs from the default."""
+    saved = model.manifest.get("config", {}).get("data", {})
+    defaults, settings = DataConfig(), DataConfig()
+    for name in READING_FIELDS:
+        if name in saved:
+            setattr(settings, name, saved[name])
+        if overrides is not None and getattr(overrides, name) != getattr(defaults, name):
+            setattr(settings, name, getattr(overrides, name))
+    if overrides is not None:
+        settings.path = overrides.path
+    return settings
+
+
+def check_labels(split: Split, model: Classifier, name: str) -> None:
+    known = set(model.labels)
+    for row, labels in enumerate(split.labels):
+        if unknown := [label for label in labels if label not in known]:
+            where = split.locations[row] if split.locations else f"{split.origin} article {split.ids[row]}"
+            raise DataError(f"{where}: label {unknown[0]!r} is unknown to model {name} (it knows {model.labels}); "
+                            "evaluate it on data with its label set, or retrain it with this label")
+
+
+def content_hash(title: str, text: str) -> str:
+    """sha1 of the canonical headline and body: how artefacts record the articles they were trained on."""
+    import hashlib
+
+    return hashlib.sha1(canonical(f"{title}\n{text}").encode("utf-8")).hexdigest()
+
+
+def split_hashes(split: Split) -> list[str]:
+    return [content_hash(title, text) for title, text in zip(split.titles, split.texts)]
+
+
+# -------------------------------------------------------------------------------------------------- scoring
+
+def calibration(scores: np.ndarray, split: Split, labels: Sequence[str], bins: int = 10) -> dict:
+    """Expected calibration error of the top label's score, and the multi-class Brier score (0 = perfect, 2 = worst)."""
+    from .analysis import confidence_and_correct, expected_calibration_error
+
+    scores = np.asarray(scores, dtype=float)
+    # by hand rather than sklearn's brier_score_loss, which warns on rows summing to 1 only up to float rounding
+    onehot = np.eye(len(labels))[split.primary_ids(labels)]
+    return {"ece": expected_calibration_error(*confidence_and_correct(scores, split, labels), bins=bins),
+            "brier": float(np.mean(np.sum((scores - onehot) ** 2, axis=1)))}
+
+
+def score_model(model: Classifier, split: Split, bins: int = 10, scores: np.ndarray | None = None) -> dict:
+    """Every metric of one model on ``split`` (its labels must be known to the model; see ``check_labels``)."""
+    scores = model.predict_scores(split.texts, split.titles) if scores is None else np.asarray(scores)
+    result = evaluate_scores(scores, split, model.labels, model.multi_label, model.thresholds)
+    result["calibration"] = calibration(scores, split, model.labels, bins)
+    result.setdefault("per_source", {})  # metrics.evaluate_scores gives it when the articles name two or more sources
+    predicted = np.asarray(scores).argmax(axis=1)
+    result["misclassified"] = [
+        {"id": split.ids[row], "true": split.primary[row], "predicted": model.labels[int(predicted[row])],
+         "confidence": round(float(scores[row, predicted[row]]), 4)}
+        for row in range(len(split)) if model.labels[int(predicted[row])] != split.primary[row]]
+    return result
+
+
+def evaluate_models(models: Mapping[str, Classifier], data: DataConfig, bins: int = 10) -> dict:
+    """Read ``data`` once per distinct column setting, check every model knows its labels, score them all."""
+    from tqdm.auto import tqdm
+
+    cache: dict[tuple, Split] = {}
+    results, evaluated = {}, None
+    for name, model in tqdm(models.items(), desc="evaluate", unit="model", disable=len(models) < 2):
+        settings = reading_settings(model, data)
+        key = tuple(getattr(settings, f) for f in ("path", *READING_FIELDS))
+        split = cache.get(key) or cache.setdefault(key, read_evaluation_set(settings))
+        if evaluated is not None and split.ids != evaluated.ids:
+            raise DataError(f"{data.path}: the models read different articles from it ({len(evaluated)} vs {len(split)} "
+                            f"rows with {name}'s column settings); give the columns explicitly with --data.* flags")
+        evaluated = split
+        check_labels(split, model, name)
+        results[name] = score_model(model, split, bins)
+        results[name]["model_type"] = model.model_type
+        results[name]["labels"] = list(model.labels)
+    return {"data": {"path": data.path, "origin": evaluated.origin, "articles": len(evaluated)}, "models": results}
+
+
+# ---------------------------------------------------------------------------------------------- reporting
+
+def markdown(evaluation: dict) -> str:
+    models = evaluation["models"]
+    labels = list(dict.fromkeys(label for m in models.values() for label in m["labels"]))
+    lines = ["# Evaluation", "", f"{evaluation['data']['articles']} articles from `{evaluation['data']['origin']}`, "
+             "every model on the same articles.", "",
+             "| model | macro-F1 | accuracy | ECE | Brier | " + " | ".join(f"F1 {label}" for label in labels) + " |",
+             "|---" + "|---:" * (len(labels) + 4) + "|"]
+    for name, m in models.items():
+        f1 = [f"{m['per_class'][label]['f1']:.4f}" if label in m["per_class"] else "-" for label in labels]
+        lines.append(f"| {name} | {m['macro_f1']:.4f} | {m['accuracy']:.4f} | {m['calibration']['ece']:.4f} | "
+                     f"{m['calibration']['brier']:.4f} | " + " | ".join(f1) + " |")
+    sources = sorted({s for m in models.values() for s in m["per_source"]})
+    if sources:
+        counts = {s: next(m["per_source"][s]["articles"] for m in models.values() if s in m["per_source"]) for s in sources}
+        lines += ["", "## Macro-F1 per source", "", "| model | " + " | ".join(f"{s} (n={counts[s]})" for s in sources) + " |",
+                  "|---" + "|---:" * len(sources) + "|"]
+        for name, m in models.items():
+            lines.append(f"| {name} | " + " | ".join(f"{m['per_source'][s]['macro_f1']:.4f}" if s in m["per_source"]
+                                                     else "-" for s in sources) + " |")
+    lines += ["", "![confusion matrices](confusion_matrices.png)", "", "## Misclassified articles", ""]
+    for name, m in models.items():
+        ids = [entry["id"] for entry in m["misclassified"]]
+        lines.append(f"- {name}: {len(ids)}" + (f" ({', '.join(ids[:50])}{', …' if len(ids) > 50 else ''})" if ids else ""))
+    lines += ["", "Full lists with true and predicted labels: `evaluation.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_confusions(evaluation: dict, path: Path) -> Path:
+    import pandas as pd
+
+    from . import plots
+
+    frames = {name: pd.DataFrame(m["confusion_matrix"]["matrix"], index=m["confusion_matrix"]["labels"],
+                                 columns=m["confusion_matrix"]["labels"]) for name, m in evaluation["models"].items()}
+    return plots.save(plots.plot_confusion_matrices(frames), path)
+
+
+def run_evaluate(config: EvaluateConfig) -> int:
+    models: dict[str, Classifier] = {}
+    for reference in config.models:
+        name, model = load_reference(reference)
+        while name in models:
+            name += " #2"
+        models[name] = model
+    evaluation = evaluate_models(models, config.data, config.bins)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusions(evaluation, out / "confusion_matrices.png")
+    write_json_atomic(out / "evaluation.json", evaluation)
+    write_text_atomic(out / "evaluation.md", markdown(evaluation))
+    for name, m in evaluation["models"].items():
+        print(f"{name}: macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
+              f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}")
+    print(f"{evaluation['data']['articles']} articles; report: {out / 'evaluation.md'}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ champion vs challenger
+
+TRAINING_ARTICLES = "training_articles.json"
+
+
+def training_articles(data) -> dict:
+    """What an artefact records of the articles it was fitted and selected on: ids and content hashes."""
+    return {"hash": "sha1 of training.data.loading.canonical(title + '\\n' + text)",
+            **{split.name: [{"id": row_id, "sha1": digest} for row_id, digest in zip(split.ids, split_hashes(split))]
+               for split in (data.train, data.validation)}}
+
+
+def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bins: int = 10) -> dict:
+    """Score the served model ``tag`` on this run's test split next to the new one, when that is fair: it must
+    not have been trained on any test article and must predict the same label set."""
+    import json
+
+    test = data.test
+    champion = {"tag": tag, "compared": False, "articles": len(test), "new_test_macro_f1": new_test["macro_f1"]}
+    recorded = artifact_dir / TRAINING_ARTICLES
+    if not recorded.is_file():
+        return champion | {"reason": f"{tag} does not record its training articles (trained before they were "
+                                     "recorded), so whether it saw this run's test articles cannot be checked"}
+    seen = {entry["sha1"] for split in ("train", "validation")
+            for entry in json.loads(recorded.read_text(encoding="utf-8")).get(split, [])}
+    overlap = [row_id for row_id, digest in zip(test.ids, split_hashes(test)) if digest in seen]
+    if overlap:
+        return champion | {"overlap": len(overlap), "overlap_ids": overlap[:20],
+                           "reason": f"{tag} was trained on {len(overlap)} of this run's {len(test)} test articles "
+                                     f"(e.g. {', '.join(overlap[:3])}), so its score there would flatter it"}
+    model = load(artifact_dir)
+    if set(model.labels) != set(data.label_names):
+        return champion | {"labels_differ": True, "labels": list(model.labels),
+                           "reason": f"{tag} predicts the labels {sorted(model.labels)}, the new version "
+                                     f"{sorted(data.label_names)}"}
+    metrics = score_model(model, test, bins)
+    metrics.pop("misclassified")
+    return champion | {"compared": True, "test": metrics,
+                       "reason": f"both scored on this run's {len(test)} test articles"}
+
+
+def champion_markdown(champion: dict) -> str:
+    lines = ["", "## Served model (champion) vs this run", ""]
+    if champion.get("compared"):
+        t = champion["test"]
+        lines += [f"On the same {champion['articles']} test articles: new version macro-F1 "
+                  f"{champion['new_test_macro_f1']:.4f}; served `{champion['tag']}` macro-F1 {t['macro_f1']:.4f}, "
+                  f"accuracy {t['accuracy']:.4f}, ECE {t['calibration']['ece']:.4f}."]
+    else:
+        lines += [f"Not compared with `{champion['tag']}`: {champion['reason']}."]
+    if champion.get("decision"):
+        lines += ["", champion["decision"]]
+    return "\n".join(lines) + "\n"
