@@ -91,9 +91,7 @@ def main() -> int:
         copy = work / "artifact"
         shutil.copytree(args.artifact, copy)
         entry = add_onnx_to_artifact(copy)
-        os.environ["ARABIC_NEWS_ONNX"] = "0"
-        classifier = training.load(copy)
-        classifier.onnx_session = None
+        classifier = training.load(copy, backend="torch")
         data = load_data(DataConfig(path=args.data), seed=13)
         test = data.test
         texts, titles = list(test.texts), list(test.titles)

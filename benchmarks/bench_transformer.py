@@ -110,14 +110,15 @@ def pretrain(args: argparse.Namespace) -> dict:
 
 
 def fine_tune(args: argparse.Namespace, data, model: str | None) -> dict:
-    from training.config import TransformerConfig
+    from training.config import CompactEncoderConfig, TransformerConfig
     from training.evaluation.metrics import evaluate_scores
-    from training.models.transformer import train_transformer
+    from training.models.transformer_training import train_transformer
 
-    config = TransformerConfig(model=model, max_length=args.max_length, epochs=args.epochs, compact_epochs=args.epochs,
-                               early_stopping_patience=args.patience, compact_patience=args.patience, time_budget_s=args.finetune_budget,
-                               layers=args.layers, hidden=args.hidden, heads=args.heads, learning_rate=3e-4,
-                               compact_learning_rate=1e-3, batch_size=16, threads=args.threads)
+    # learning rate left to auto (fine_tuning.json of the pre-trained encoder, or the size rule)
+    config = TransformerConfig(model=model, max_length=args.max_length, epochs=args.epochs,
+                               early_stopping_patience=args.patience, time_budget_s=args.finetune_budget,
+                               compact=CompactEncoderConfig(vocab_size=args.vocab_size, layers=args.layers, hidden=args.hidden,
+                                                            heads=args.heads), batch_size=16, threads=args.threads)
     started = time.perf_counter()
     classifier, log = train_transformer(data, config, args.seed, work_dir=Path("/tmp") / f"bench-work-{os.getpid()}")
     seconds = time.perf_counter() - started

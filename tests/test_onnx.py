@@ -1,4 +1,5 @@
-"""ONNX export: fp32 parity with torch, int8 agreement, the artefact rewrite and its checksums, the loading seam.
+"""ONNX export: fp32 parity with torch, int8 agreement, the artefact rewrite and its checksums, the backends
+chosen at load time, and no import cycle between the classifier and the exporter.
 
 A tiny compact encoder is trained for a few dozen steps on the built-in sample corpus (so its logits carry a
 signal and int8 agreement means something), saved as a real artefact, then exported.
@@ -21,11 +22,12 @@ from training.config import TransformerConfig  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_artifact(tmp_path_factory, sample_data) -> Path:
     from training.artifact import save
-    from training.models.transformer import train_transformer
+    from training.config import CompactEncoderConfig
+    from training.models.transformer_training import train_transformer
 
     config = TransformerConfig(max_length=64, batch_size=16, evals_per_epoch=1, threads=1, predict_batch_size=8,
-                               vocab_size=2000, layers=2, hidden=128, heads=2, compact_epochs=12, compact_patience=0,
-                               max_steps=100, time_budget_s=120)
+                               compact=CompactEncoderConfig(vocab_size=2000, layers=2, hidden=128, heads=2), epochs=12,
+                               early_stopping_patience=0, max_steps=100, time_budget_s=120)
     work = tmp_path_factory.mktemp("onnx-work")
     classifier, _ = train_transformer(sample_data, config, seed=13, work_dir=work / "w")
     return save(classifier, work / "artifact")
@@ -44,14 +46,10 @@ def exported(tiny_artifact, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_classifier(exported):
-    """The exported artefact loaded with torch scoring (ARABIC_NEWS_ONNX=0 for the load, no session)."""
+    """The exported artefact loaded with the torch backend."""
     import training
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ARABIC_NEWS_ONNX", "0")
-        classifier = training.load(exported)
-    classifier.onnx_session = None
-    return classifier
+    return training.load(exported, backend="torch")
 
 
 def _inputs(data):
@@ -65,7 +63,7 @@ def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> Non
     texts, titles = _inputs(sample_data)
     ids = torch_classifier.encode(texts, titles)
     scorer = OnnxScorer(exported / ONNX_DIR / FP32_FILE, threads=1)
-    expected = torch_classifier._torch_logits(ids)
+    expected = torch_classifier.logits(ids, backend="torch")
     np.testing.assert_allclose(batched_logits(torch_classifier, scorer, ids), expected, atol=1e-4, rtol=0)
     # dynamic axes: one article alone (no padding) and a single long padded batch give the same logits
     for row in (0, len(ids) - 1):
@@ -151,25 +149,61 @@ def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, 
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_scorer_threads_and_switch(exported, torch_classifier, monkeypatch) -> None:
-    from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, attach_onnx
+def test_scorer_threads_and_backend_choice(tiny_artifact, exported, monkeypatch) -> None:
+    import training
+    from training.artifact import ArtifactError
+    from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer
 
-    scorer = OnnxScorer(exported / ONNX_DIR / INT8_FILE, threads=1)
-    assert scorer.threads == 1
+    assert OnnxScorer(exported / ONNX_DIR / INT8_FILE, threads=1).threads == 1
     monkeypatch.setenv("ARABIC_NEWS_ONNX_THREADS", "2")
     assert OnnxScorer(exported / ONNX_DIR / INT8_FILE).threads == 2
 
-    manifest = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
+    onnx = training.load(exported, backend="onnx")
+    assert onnx.backend == "onnx" and onnx.model is None and onnx.describe()["backend"] == "onnx"
+    assert training.load(exported, backend="torch").onnx_session is None
+    assert training.load(tiny_artifact).backend == "torch"  # auto without an export
     monkeypatch.setenv("ARABIC_NEWS_ONNX", "0")
-    assert not attach_onnx(torch_classifier, exported, manifest["model"])
-    assert torch_classifier.onnx_session is None
-    monkeypatch.delenv("ARABIC_NEWS_ONNX")
-    assert not attach_onnx(torch_classifier, exported, {"onnx": None})
-    try:
-        assert attach_onnx(torch_classifier, exported, manifest["model"])
-        assert isinstance(torch_classifier.onnx_session, OnnxScorer)
-    finally:
-        torch_classifier.onnx_session = None
+    assert training.load(exported).backend == "torch"  # the operator's switch for auto
+    assert training.load(exported, backend="onnx").backend == "onnx"  # an explicit backend wins
+    with pytest.raises(ArtifactError, match="backend 'onnx' needs an int8 ONNX model.*onnx_export"):
+        training.load(tiny_artifact, backend="onnx")
+    with pytest.raises(ArtifactError, match="expected auto, torch or onnx"):
+        training.load(exported, backend="tensorrt")
+    with pytest.raises(ArtifactError, match="cannot be saved again"):
+        onnx.save_model_files(Path("unused"))
+
+
+def test_the_classifier_does_not_import_the_exporter() -> None:
+    """One-way dependency: onnx_export imports the classifier; the classifier and its ONNX backend never import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, training.models.transformer, training.models.onnx_runtime; "
+            "print(sorted(m for m in sys.modules if m.endswith(('onnx_export', 'transformer_training'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+def test_export_command_line(tiny_artifact, tmp_path) -> None:
+    """``python -m training.models.onnx_export DIR`` adds the export in place; a bad directory is one error line."""
+    import subprocess
+    import sys
+
+    import training
+
+    target = tmp_path / "artifact"
+    shutil.copytree(tiny_artifact, target)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "training.models.onnx_export", str(target)], capture_output=True,
+                          text=True, timeout=600, cwd=repo)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert training.load(target).backend == "onnx"
+    missing = subprocess.run([sys.executable, "-m", "training.models.onnx_export", str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=300, cwd=repo)
+    assert missing.returncode == 2 and "no such artefact directory" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_only_transformers_export(tmp_path) -> None:
@@ -182,8 +216,8 @@ def test_only_transformers_export(tmp_path) -> None:
         export_onnx(NotATransformer(), tmp_path)
 
 
-def test_transformer_seam_scores_with_onnx(exported, torch_classifier, sample_data) -> None:
-    """Loading an artefact that carries int8 ONNX scores with ONNX Runtime, unless ARABIC_NEWS_ONNX=0."""
+def test_onnx_backend_scores_with_the_int8_model(exported, torch_classifier, sample_data) -> None:
+    """Loading an artefact that carries int8 ONNX scores with ONNX Runtime (backend auto)."""
     import training
     from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
 
@@ -192,7 +226,7 @@ def test_transformer_seam_scores_with_onnx(exported, torch_classifier, sample_da
     assert classifier.onnx_session.path == exported / ONNX_DIR / INT8_FILE
     texts, titles = _inputs(sample_data)
     scores = classifier.predict_scores(texts, titles)
-    # The seam routes the forward pass: it must give exactly the int8 scores (their closeness to torch is
+    # The backend routes the forward pass: it must give exactly the int8 scores (their closeness to torch is
     # test_int8_agrees_with_torch_on_the_test_split's job, which allows for near-ties)
     int8 = onnx_scores(torch_classifier, OnnxScorer(exported / ONNX_DIR / INT8_FILE,
                                                     threads=classifier.onnx_session.threads), texts, titles)

@@ -1,0 +1,105 @@
+"""Distillation: a teacher (the run's baseline) labels unlabelled articles with its probabilities, and the
+transformer trains on those soft labels together with the gold training split.
+
+Unlabelled articles only ever join the training rows: any whose normalised text equals a validation or test
+article is dropped, so selection and the test score never see a teacher-labelled copy of their own articles.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..artifact import Classifier
+from ..config import ConfigError, DataConfig
+from ..data.loading import LabelledData
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillationSet:
+    """Teacher-labelled articles: ``probabilities`` is (articles, labels) in the data's label order."""
+
+    texts: list[str]
+    titles: list[str | None]
+    probabilities: np.ndarray
+    teacher: str
+    temperature: float
+    source: str = ""
+    dropped_overlap: int = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def describe(self) -> dict:
+        top = self.probabilities.max(axis=1) if len(self) else np.zeros(0)
+        return {"articles": len(self), "teacher": self.teacher, "temperature": self.temperature, "source": self.source,
+                "dropped_as_validation_or_test_copies": self.dropped_overlap,
+                "mean_teacher_confidence": round(float(top.mean()), 4) if len(top) else None}
+
+
+def soften(probabilities: np.ndarray, temperature: float, multi_label: bool) -> np.ndarray:
+    """Teacher probabilities at a temperature: softmax(log p / T) for one label, sigmoid(logit p / T) per label."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if temperature == 1.0:
+        return p if multi_label else p / p.sum(axis=1, keepdims=True)
+    if multi_label:
+        return 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / temperature))
+    logits = np.log(p) / temperature
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _fingerprint(text: str, title: str | None) -> str:
+    return hashlib.sha1(f"{title or ''}\n{' '.join(text.split())}".encode("utf-8")).hexdigest()
+
+
+def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], titles: list[str | None], *,
+                   temperature: float, teacher_name: str, source: str = "") -> DistillationSet:
+    """Score ``texts`` with ``teacher`` (label order matched by name), dropping copies of validation/test articles."""
+    if sorted(teacher.labels) != sorted(data.label_names):
+        raise ConfigError(f"distillation teacher {teacher_name} has labels {teacher.labels}, the data has "
+                          f"{data.label_names}; train the teacher on the same data")
+    held = {_fingerprint(t, h) for split in (data.validation, data.test) for t, h in zip(split.texts, split.titles)}
+    keep = [i for i, (t, h) in enumerate(zip(texts, titles)) if _fingerprint(t, h) not in held]
+    dropped = len(texts) - len(keep)
+    texts, titles = [texts[i] for i in keep], [titles[i] for i in keep]
+    scores = teacher.predict_scores(texts, titles) if texts else np.zeros((0, len(data.label_names)))
+    order = [teacher.labels.index(label) for label in data.label_names]
+    probabilities = soften(scores[:, order], temperature, data.multi_label) if len(texts) else scores
+    return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source, dropped)
+
+
+def distillation_set(path: str, data_config: DataConfig, data: LabelledData, teacher: Classifier, *, limit: int,
+                     temperature: float, teacher_name: str) -> DistillationSet:
+    """Read up to ``limit`` unlabelled articles from ``path`` (``--unlabelled``) and label them with ``teacher``."""
+    from ..data.unlabelled import read_unlabelled  # refuses the reserved holdout, drops copies of labelled articles
+
+    articles = read_unlabelled(path, data_config, data, limit=limit)
+    titles: list[Any] = [title or None for title in articles.titles]
+    result = teacher_labels(teacher, data, list(articles.texts), titles, temperature=temperature,
+                            teacher_name=teacher_name, source=str(path))
+    logger.info("distillation: %d unlabelled articles from %s labelled by the %s teacher (%d dropped as copies of "
+                "validation/test articles)", len(result), path, teacher_name, result.dropped_overlap)
+    return result
+
+
+def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None) -> DistillationSet:
+    """``train --unlabelled``: the run's baseline (``baseline``), or, when --models has none before the
+    transformer, one trained here only as the teacher (not a candidate), labels the unlabelled articles."""
+    name = "baseline"
+    if baseline is None:
+        from ..data.normalize import normalizer_for
+        from .baseline import train_baseline
+
+        logger.info("distillation: no baseline trained before the transformer in --models; training one as the teacher "
+                    "(list baseline first in --models to reuse the candidate)")
+        normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
+        baseline, _ = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
+        name = "baseline (trained as teacher)"
+    return distillation_set(config.unlabelled, config.data, data, baseline, limit=config.transformer.distill_articles,
+                            temperature=config.transformer.distill_temperature, teacher_name=name)
