@@ -14,9 +14,19 @@ Reports requests/s, articles/s, p50/p99 latency, errors, the servers' own CPU ti
 processes; a figure that other load on a shared machine disturbs much less than throughput) and, for the
 service, the mean articles per model call from its /metrics (the adaptive batcher at work).
 
-Before the servers start, the model alone is timed in this process (CPU time per article called one article
-at a time and in calls of 64). The anchor's CPU per article divided by the model's own cost in calls of 64
-bounds what any batching server can gain in CPU per article, however little its HTTP layer costs.
+Before the servers start, the model alone is timed in this process (CPU time per article in calls of 1, 2, 4,
+8, 16 and 64 articles, over the same articles the load sends). The anchor's CPU per article divided by the
+model's own cost in calls of 64 bounds what any batching server can gain in CPU per article, however little
+its HTTP layer costs.
+
+CPU per request outside the model (``outside ms/req``): the server's CPU time over the measured requests,
+minus the model's own CPU time for the same articles in calls of the size the server made (the anchor: one
+request per call; the service: its mean articles per model call from /metrics, rounded down to a measured
+size), per request. It is what the server itself costs per request: HTTP, validation, middleware, batching,
+logging, tracing, metrics. For the service it is also computed with the model's CPU measured inside the
+server around each predict call (``arabic_news_model_cpu_seconds`` on /metrics; ``in-server`` column): the
+same load then weighs on both terms, which makes it the steadier figure on a busy shared machine. Measure it
+at concurrency 1 (``--concurrency 1``) for the plainest figure.
 
 Articles come from ../shared/datasets/arabic-news-topics/test.jsonl when present, else the sample corpus.
 The client runs on the same machine as the servers: all figures include its CPU cost.
@@ -41,10 +51,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from serving.process import SERVICE, ServerStartError, free_port, server_env, start, stop, wait_ready  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))
+
+from server_process import SERVICE, ServerStartError, free_port, server_env, start, stop, wait_ready  # noqa: E402
 
 SHARED_TEST = REPO.parent / "shared" / "datasets" / "arabic-news-topics" / "test.jsonl"
-SAMPLE = REPO / "training" / "sample_data" / "sample_news.jsonl"
+SAMPLE = REPO / "training" / "data" / "sample_data" / "sample_news.jsonl"
 PYTHON = sys.executable
 
 
@@ -74,9 +86,9 @@ class Server:
         self.log = Path(log_dir) / f"{name}.log"
         self.proc = start(cmd, self.log, **env)
 
-    def wait_ready(self, timeout: float = 240) -> None:
+    def wait_ready(self) -> None:
         try:
-            wait_ready(self.url, self.proc, self.log, timeout)
+            wait_ready(self.url, self.proc, self.log)
         except ServerStartError as exc:
             raise SystemExit(f"{self.name}: {exc}") from None
 
@@ -160,14 +172,15 @@ def run_load(url: str, articles: list[dict], requests: int, concurrency: int, pe
             "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
 
-def batch_stats(url: str) -> tuple[float, float]:
-    """(sum, count) of the service's articles-per-model-call histogram."""
+def batch_stats(url: str) -> tuple[float, float, float]:
+    """(sum, count) of the service's articles-per-model-call histogram, and the CPU seconds its model calls
+    have used (``arabic_news_model_cpu_seconds``, measured in the server around each predict call)."""
     text = httpx.get(url + "/metrics", timeout=10).text
     values = {}
-    for name in ("sum", "count"):
-        match = re.search(rf"^arabic_news_batch_articles_{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+    for name in ("batch_articles_sum", "batch_articles_count", "model_cpu_seconds_total"):
+        match = re.search(rf"^arabic_news_{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.MULTILINE)
         values[name] = float(match.group(1)) if match else 0.0
-    return values["sum"], values["count"]
+    return values["batch_articles_sum"], values["batch_articles_count"], values["model_cpu_seconds_total"]
 
 
 def _mean_of(runs: list[dict]) -> dict:
@@ -177,7 +190,10 @@ def _mean_of(runs: list[dict]) -> dict:
         return round(sum(values) / len(values), 2) if values else None
 
     combined = {key: mean(key) for key in ("requests_per_s", "articles_per_s", "p50_ms", "server_cpu_ms_per_article",
-                                           "articles_per_model_call")}
+                                           "articles_per_model_call", "server_cpu_ms_per_request",
+                                           "model_cpu_ms_per_request", "outside_model_cpu_ms_per_request",
+                                           "model_cpu_ms_per_request_in_server",
+                                           "outside_model_cpu_ms_per_request_in_server")}
     combined.update({"p99_ms": max((r["p99_ms"] for r in runs if r["p99_ms"] is not None), default=None),
                      "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs),
                      "first_error": next((r["first_error"] for r in runs if r["first_error"]), None),
@@ -185,9 +201,12 @@ def _mean_of(runs: list[dict]) -> dict:
     return combined
 
 
-def model_cpu_ms_per_article(path: Path, articles: list[dict], threads: int, count: int = 128) -> dict[str, float]:
-    """CPU ms per article of ``training.load(path).predict``, one article per call and 64 per call (with the
-    scikit-learn checks the service skips also skipped), without any HTTP."""
+MODEL_CALL_SIZES = (1, 2, 4, 8, 16, 64)
+
+
+def model_cpu_ms_per_article(path: Path, articles: list[dict], threads: int) -> dict[str, float]:
+    """CPU ms per article of ``training.load(path).predict`` over ``articles``, in calls of each of
+    ``MODEL_CALL_SIZES`` articles (with the scikit-learn checks the service skips also skipped), no HTTP."""
     import sklearn
 
     import training
@@ -197,22 +216,35 @@ def model_cpu_ms_per_article(path: Path, articles: list[dict], threads: int, cou
 
         torch.set_num_threads(threads)
     model = training.load(path)
-    texts = [a["text"] for a in articles[:count]]
-    titles = [a["title"] for a in articles[:count]]
+    texts = [a["text"] for a in articles]
+    titles = [a["title"] for a in articles]
     model.predict(texts[:8], titles[:8])
     costs = {}
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):  # as serving.service does
-        for size in (1, 64):
+        for size in MODEL_CALL_SIZES:
             started = time.process_time()
             for i in range(0, len(texts), size):
                 model.predict(texts[i:i + size], titles[i:i + size])
-            costs[f"batch_{size}"] = round((time.process_time() - started) * 1000 / len(texts), 2)
+            costs[f"batch_{size}"] = round((time.process_time() - started) * 1000 / len(texts), 3)
     return costs
+
+
+def outside_model_ms(result: dict, model_cost: dict[str, float], articles_per_request: int, call_size: float) -> dict:
+    """The server's CPU per request, the model's share of it (its own cost per article in calls of
+    ``call_size``, rounded down to a measured size), and the rest: what the server costs outside the model."""
+    if not result.get("server_cpu_ms_per_article"):
+        return {}
+    size = max((s for s in MODEL_CALL_SIZES if s <= max(1.0, call_size)), default=1)
+    server = result["server_cpu_ms_per_article"] * articles_per_request
+    model = model_cost[f"batch_{size}"] * articles_per_request
+    return {"server_cpu_ms_per_request": round(server, 3), "model_cpu_ms_per_request": round(model, 3),
+            "model_call_size_used": size, "outside_model_cpu_ms_per_request": round(server - model, 3)}
 
 
 def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: list[dict], home: str) -> list[dict]:
     path = artefact_dir(reference)
-    model_cost = model_cpu_ms_per_article(path, articles, args.torch_threads)
+    sent = articles[:min(len(articles), args.requests * args.articles)]  # the articles the measured load sends
+    model_cost = model_cpu_ms_per_article(path, sent, args.torch_threads)
     print(f"[{kind}] model alone, CPU ms per article: {model_cost}", flush=True)
     tag = register(path, home, f"bench-{kind}")
     print(f"[{kind}] {path} -> {tag}", flush=True)
@@ -241,11 +273,19 @@ def bench_model(kind: str, reference: str, args: argparse.Namespace, articles: l
                     cpu = server.cpu_seconds()
                     result = run_load(server.url, articles, args.requests, concurrency, args.articles, args.time_limit)
                     done = result["ok"] * args.articles
-                    result["server_cpu_ms_per_article"] = round((server.cpu_seconds() - cpu) * 1000 / done, 2) if done else None
+                    result["server_cpu_ms_per_article"] = round((server.cpu_seconds() - cpu) * 1000 / done, 3) if done else None
+                    call_size = float(args.articles)  # the anchor: one model call per request
                     if before is not None:
                         after = batch_stats(server.url)
                         calls = after[1] - before[1]
                         result["articles_per_model_call"] = round((after[0] - before[0]) / calls, 2) if calls else None
+                        call_size = result["articles_per_model_call"] or call_size
+                        if result["ok"]:  # the model's CPU measured inside the server, under the same load
+                            in_server = (after[2] - before[2]) * 1000 / result["ok"]
+                            result["model_cpu_ms_per_request_in_server"] = round(in_server, 3)
+                            result["outside_model_cpu_ms_per_request_in_server"] = round(
+                                result["server_cpu_ms_per_article"] * args.articles - in_server, 3)
+                    result.update(outside_model_ms(result, model_cost, args.articles, call_size))
                     rounds[name].append(result)
                     print(f"[{kind}] c={concurrency} {name:8s} {json.dumps(result)}", flush=True)
             for name, runs in rounds.items():
@@ -289,14 +329,16 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_average_end"] = os.getloadavg()
 
     print(f"\n{'model':<12}{'server':<9}{'conc':>5}{'req/s':>9}{'art/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'err':>5}"
-          f"{'art/call':>9}{'cpu ms/art':>11}{'speedup':>9}")
+          f"{'art/call':>9}{'cpu ms/art':>11}{'outside ms/req':>15}{'in-server':>10}{'speedup':>9}")
     anchors = {(r["model"], r["concurrency"]): r["requests_per_s"] for r in results if r["server"] == "anchor"}
     for r in results:
         speedup = r["requests_per_s"] / anchors[(r["model"], r["concurrency"])] if r["server"] == "bentoml" else 1.0
         r["speedup_vs_anchor"] = round(speedup, 2)
         print(f"{r['model']:<12}{r['server']:<9}{r['concurrency']:>5}{r['requests_per_s']:>9.1f}{r['articles_per_s']:>9.1f}"
               f"{r['p50_ms'] or 0:>9.1f}{r['p99_ms'] or 0:>9.1f}{r['errors']:>5}"
-              f"{r.get('articles_per_model_call') or '':>9}{r['server_cpu_ms_per_article'] or 0:>11.1f}{speedup:>9.2f}")
+              f"{r.get('articles_per_model_call') or '':>9}{r['server_cpu_ms_per_article'] or 0:>11.2f}"
+              f"{r.get('outside_model_cpu_ms_per_request') or 0:>15.2f}"
+              f"{r.get('outside_model_cpu_ms_per_request_in_server') or 0:>10.2f}{speedup:>9.2f}")
     for r in results:
         if r["server"] == "anchor" and r["server_cpu_ms_per_article"]:
             bound = r["server_cpu_ms_per_article"] / r["model_cpu_ms_per_article"]["batch_64"]

@@ -28,9 +28,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import httpx  # noqa: E402
+from server_process import ServerStartError, free_port, start_bentoml, stop, wait_ready  # noqa: E402  (tests/)
 from test_service import ARABIC, SPORT  # noqa: E402  (the tests' example articles)
-
-from serving.process import ServerStartError, free_port, start_bentoml, stop, wait_ready  # noqa: E402
 
 VALID = [
     {"texts": [ARABIC]},

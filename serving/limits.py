@@ -6,7 +6,8 @@
 2. reads the body, counting streamed bytes (chunked uploads have no Content-Length), and answers 413 as
    soon as the count passes the limit;
 3. answers 400 when the body is not valid UTF-8, naming the byte offset;
-4. answers 415 for media types the API does not parse (forms, multipart, pickles);
+4. answers 415 when the body is not sent as JSON (``text/plain``, forms, multipart, pickles, any media type
+   but ``application/json`` and ``application/*+json``; no Content-Type at all is taken as JSON);
 5. replays the checked body to the application.
 
 It also rewrites the application's own 400 validation answers (pydantic errors, which BentoML returns as
@@ -20,6 +21,8 @@ where ``field`` is ``body`` when the problem is the request as a whole (invalid 
 Starlette's plain-text answers to an unknown path (404) and to a method a path does not answer (405) are
 re-sent in the same shape, naming the service's endpoints (404) or the path's methods (405, also in ``Allow``).
 ``serving.schemas.ErrorResponse`` documents the shape in /docs.json.
+
+Every 4xx answer is logged in one line by ``serving.logs.log_client_error`` (fields and rules, never the text).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMap
 from typing import Any
 
 import numpy as np
+
+from .logs import log_client_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,9 +50,14 @@ MAX_TOP_K = 50                   # /explain evidence items per list
 MAX_BODY_BYTES = int(os.environ.get("ARABIC_NEWS_MAX_BODY_BYTES", 16 * 1024 * 1024))
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-# Bodies BentoML would parse as forms or pickles: the API takes JSON only. Form encoding is what `curl -d`
-# sends without -H 'Content-Type: application/json', so it gets a 415 that says so rather than a puzzling 400.
-_UNPARSED_MEDIA = {"multipart/form-data", "application/x-www-form-urlencoded", "application/vnd.bentoml+pickle"}
+
+
+def is_json_media(media: str) -> bool:
+    """Whether a (lower-case, parameter-free) media type is JSON. The API takes JSON only: BentoML would parse
+    forms, multipart and pickles as such, and anything else as JSON (plain text then reads "Invalid JSON").
+    Form encoding is what `curl -d` sends without -H 'Content-Type: application/json', so it gets a 415 that
+    says so rather than a puzzling 400."""
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 # Arabic-script letters: Arabic, Arabic Supplement, Extended-A/B and the presentation forms. Digits are
 # not letters, so the Arabic-Indic digits never count.
@@ -108,7 +118,8 @@ def error_body(detail: list[dict]) -> dict:
     return {"error": summary, "detail": entries}
 
 
-async def _send_json(send: Send, status: int, body: dict, close: bool = False) -> None:
+async def _send_json(scope: Scope, send: Send, status: int, body: dict, close: bool = False) -> None:
+    log_client_error(scope, status, body)
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if close:
@@ -163,18 +174,19 @@ class RequestLimitsMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if media in _UNPARSED_MEDIA:
-            await _send_json(send, 415, unsupported_media_error(media), close=True)
+        if not is_json_media(media):
+            await _send_json(scope, send, 415, unsupported_media_error(media), close=True)
             return
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await _send_json(send, 400, error_body([{"loc": ["body"], "type": "content_length_invalid",
+                await _send_json(scope, send, 400, error_body([{"loc": ["body"], "type": "content_length_invalid",
                                                          "msg": f"Content-Length {declared!r} is not a byte count"}]),
                                  close=True)
                 return
             if int(declared) > self.max_body_bytes:
-                await _send_json(send, 413, too_large_error(self.max_body_bytes, f"{int(declared)} bytes"), close=True)
+                await _send_json(scope, send, 413, too_large_error(self.max_body_bytes, f"{int(declared)} bytes"),
+                                 close=True)
                 return
 
         chunks: list[bytes] = []
@@ -186,7 +198,7 @@ class RequestLimitsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _send_json(send, 413, too_large_error(self.max_body_bytes, f"over {self.max_body_bytes} bytes"),
+                await _send_json(scope, send, 413, too_large_error(self.max_body_bytes, f"over {self.max_body_bytes} bytes"),
                                  close=True)
                 return
             chunks.append(chunk)
@@ -196,7 +208,7 @@ class RequestLimitsMiddleware:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            await _send_json(send, 400, error_body([{
+            await _send_json(scope, send, 400, error_body([{
                 "loc": ["body"], "type": "utf8_invalid",
                 "msg": f"request body is not valid UTF-8 (byte {exc.start}: {exc.reason}); encode the JSON as UTF-8"}]))
             return
@@ -219,7 +231,7 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
 
 class _ErrorRewriter:
     """Wraps ``send``: re-sends in the uniform shape a 400 in BentoML's validation shape, and Starlette's
-    plain-text 404 and 405 (any other answer passes through untouched)."""
+    plain-text 404 and 405 (any other answer passes through untouched); logs every 4xx in one line."""
 
     def __init__(self, send: Send, scope: Scope, endpoints: Mapping[str, Collection[str]]) -> None:
         self.send = send
@@ -232,6 +244,8 @@ class _ErrorRewriter:
         if message["type"] == "http.response.start" and message.get("status") in (400, 404, 405):
             self.start = message  # held until the body is complete
             return
+        if message["type"] == "http.response.start" and 400 <= message.get("status", 0) < 500:
+            log_client_error(self.scope, message["status"])
         if self.start is None:
             await self.send(message)
             return
@@ -241,6 +255,7 @@ class _ErrorRewriter:
         body = b"".join(self.parts)
         headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
         uniform = self._uniform(self.start["status"], headers, body)
+        log_client_error(self.scope, self.start["status"], uniform[0] if uniform else None)
         if uniform is None:
             await self.send(self.start)
             await self.send({"type": "http.response.body", "body": body, "more_body": False})

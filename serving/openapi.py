@@ -11,19 +11,15 @@ import copy
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-# BentoML internals (bentoml pins 1.4.40): the openapi classes are what BentoML's own OpenAPI document is made
-# of (what ``Service.openapi_spec`` must return).
 import bentoml
-from bentoml._internal.service.openapi import INFRA_TAG
-from bentoml._internal.service.openapi.specification import OpenAPISpecification
-from bentoml._internal.utils.cattr import bentoml_cattr
 from pydantic import BaseModel, ValidationError
 
+from .bentoml_internals import INFRA_TAG, OpenAPISpecification, bentoml_cattr
 from .limits import MAX_BODY_BYTES, error_body, too_large_error, unsupported_media_error
 from .schemas import ErrorResponse
 
 if TYPE_CHECKING:
-    from _bentoml_sdk.method import APIMethod
+    from _bentoml_sdk.method import APIMethod  # type annotations only
 
 _SCHEMAS = "#/components/schemas/"
 # BentoML's component for its own 5xx body, {"error": message}; kept for every documented 5xx.
@@ -81,9 +77,11 @@ def _api_errors(api: APIMethod[..., Any], timeout: float | None) -> dict[str, An
                              "or shorter texts per request.",
                              {"body_too_large": ("The body is too large",
                                                  too_large_error(MAX_BODY_BYTES, f"{MAX_BODY_BYTES + 1} bytes"))}),
-        "415": _client_error("The body is form-encoded, multipart or a pickle: the API takes JSON "
-                             "(Content-Type: application/json).",
-                             {"form_encoded": ("A form-encoded body (curl -d without a Content-Type)",
+        "415": _client_error("The body is not sent as JSON: plain text, form-encoded (curl -d without a "
+                             "Content-Type), multipart, a pickle, or any Content-Type other than application/json "
+                             "(or application/*+json). No Content-Type at all is read as JSON.",
+                             {"plain_text": ("A text/plain body", unsupported_media_error("text/plain")),
+                              "form_encoded": ("A form-encoded body (curl -d without a Content-Type)",
                                                unsupported_media_error("application/x-www-form-urlencoded"))}),
         **_server_errors(api.batchable, timeout),
     }

@@ -16,6 +16,11 @@ One service, one process, the artefact loaded once with ``training.load``:
   paths (404) and methods (405) included.
 * ``serving.timeout`` replaces BentoML's request-timeout middleware with one that frees each request once
   it is answered (BentoML's keeps it for the whole timeout).
+* ``serving.logs``: client errors are one INFO line without the request's text, server errors keep their
+  traceback, the start-up line names the tag, model type and labels, and a start-up error is one line.
+* Without a trace exporter configured, the service's endpoints are excluded from BentoML's OpenTelemetry
+  middleware, which would otherwise build a span per request for nobody (``TopicsService.to_asgi``).
+* Every BentoML internal used is in ``serving.bentoml_internals``, which checks the BentoML version.
 * /docs.json is BentoML's OpenAPI document completed by ``serving.openapi.complete_openapi``: each API's
   real error responses, and GET /metadata.
 
@@ -23,18 +28,24 @@ The model is the store entry named by ``ARABIC_NEWS_MODEL_TAG`` (a full tag, or 
 else newest, version), default ``training.registry.default_tag("arabic-news-topics")``. It is referenced
 at class level with ``bentoml.models.BentoModel`` so ``bentoml build`` packs it into the Bento. A tag that
 is not in the store, or whose files are incomplete or corrupt, stops the server at import, with a message
-naming the tag and the problem.
+naming the tag and the problem, in one line (exit status 1).
 """
 from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+from .logs import StartupError, follow_bentoml_log_level, one_line_startup_errors, quiet_client_errors  # noqa: E402
+
+one_line_startup_errors()  # first: the imports below can fail to start (serving.bentoml_internals' version check)
+follow_bentoml_log_level()
 
 import bentoml  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
@@ -46,6 +57,12 @@ from training import registry  # noqa: E402
 from training.artifact import ArtifactError, read_manifest, verify_files  # noqa: E402
 
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
+from .bentoml_internals import (  # noqa: E402
+    exclude_from_tracing,
+    is_bentoml_client_error,
+    replace_api_exception_logging,
+    tracing_exporter,
+)
 from .limits import (  # noqa: E402
     MAX_BODY_BYTES,
     MAX_TEXT_CHARS,
@@ -61,10 +78,11 @@ from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, Metadat
 from .timeout import install as install_cancelling_timeout  # noqa: E402
 
 if TYPE_CHECKING:
-    from bentoml._internal.service.openapi.specification import OpenAPISpecification
+    from .bentoml_internals import OpenAPISpecification
 
 logger = logging.getLogger("serving")
 install_cancelling_timeout()  # before BentoML builds its app: see serving.timeout
+replace_api_exception_logging(lambda bentoml_s_own: quiet_client_errors(bentoml_s_own, is_bentoml_client_error))
 
 MAX_BATCH_ARTICLES = int(os.environ.get("ARABIC_NEWS_MAX_BATCH", 64))   # articles per model call
 # The batcher answers 503 when it predicts a queued request would wait longer than this; high, so that a
@@ -77,7 +95,7 @@ WORKERS = int(os.environ.get("ARABIC_NEWS_WORKERS", 1))
 ACCESS_LOG = os.environ.get("ARABIC_NEWS_ACCESS_LOG", "1").lower() not in ("0", "false", "no")
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(StartupError):
     """The configured store entry is missing, or its files are incomplete or corrupt; raised at import, in
     the process that ``bentoml serve`` starts first, so the server exits with the message instead of
     restarting a worker that cannot load the model."""
@@ -159,6 +177,7 @@ def _fast_sklearn() -> Iterator[None]:
 
 
 _BATCH_HISTOGRAM: Any = None
+_MODEL_CPU: Any = None
 
 
 def _batch_histogram() -> Any:
@@ -171,6 +190,19 @@ def _batch_histogram() -> Any:
             "arabic_news_batch_articles", "Articles per model call (adaptive batching merges concurrent requests)",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
     return _BATCH_HISTOGRAM
+
+
+def _model_cpu_counter() -> Any:
+    """CPU seconds spent in the model's own predict calls, on /metrics: with the process's CPU time it tells
+    what the server costs outside the model (benchmarks/bench_service.py). Thread CPU time of the calling
+    thread: exact for the TF-IDF baseline and for torch with one thread (the default on small machines)."""
+    global _MODEL_CPU
+    if _MODEL_CPU is None:
+        import prometheus_client
+
+        _MODEL_CPU = prometheus_client.Counter("arabic_news_model_cpu_seconds",
+                                               "CPU seconds of the model's predict calls (/classify)")
+    return _MODEL_CPU
 
 
 async def _get_metadata(_: Request) -> JSONResponse:
@@ -193,6 +225,16 @@ class TopicsService(bentoml.Service[Any]):
     def openapi_spec(self) -> OpenAPISpecification:
         return complete_openapi(super().openapi_spec, self, get_routes=[route.path for route in metadata_app.routes])
 
+    def to_asgi(self, is_main: bool = True) -> Any:
+        """BentoML's app, with the service's endpoints left out of tracing when no exporter is configured
+        (``tracing.exporter_type`` in the BentoML config): BentoML's OpenTelemetry middleware otherwise builds
+        a span per request that goes nowhere. Decided here, in each worker, once the config is complete."""
+        self.inject_config()  # what super().to_asgi() does first; the tracing config is read from it
+        if tracing_exporter() is None:
+            exclude_from_tracing(ENDPOINTS)
+            logger.info("no trace exporter configured: %s are not traced", ", ".join(ENDPOINTS))
+        return super().to_asgi(is_main)
+
 
 @bentoml.service(name="arabic_news_topics", workers=WORKERS, threads=2, service_class=TopicsService,
                  traffic={"timeout": REQUEST_TIMEOUT_S}, logging={"access": {"enabled": ACCESS_LOG}})
@@ -210,7 +252,9 @@ class ArabicNewsTopics:
         self.classifier.predict(["تجربة"])  # warm caches before /readyz says yes
         self.meta = model_metadata()
         self.batches = _batch_histogram()
-        logger.info("serving %s (%s, labels %s)", MODEL_TAG, self.classifier.model_type, ", ".join(self.classifier.labels))
+        self.model_cpu = _model_cpu_counter()
+        logger.info("serving model %s: model type %s, labels %s", MODEL_TAG, self.classifier.model_type,
+                    ", ".join(self.classifier.labels))
 
     @bentoml.api(route="/classify", input_spec=ClassifyInput, output_spec=ClassifyOutput, batchable=True,
                  max_batch_size=MAX_BATCH_ARTICLES, max_latency_ms=MAX_LATENCY_MS)
@@ -221,8 +265,10 @@ class ArabicNewsTopics:
         self.batches.observe(len(articles))
         texts = [a.text for a in articles]
         titles = [a.title for a in articles]
+        started = time.thread_time()
         with _fast_sklearn():
             predictions = self.classifier.predict(texts, titles if any(titles) else None)
+        self.model_cpu.inc(time.thread_time() - started)
         return [ArticlePrediction(**p.to_dict(), arabic_ratio=arabic_ratio(title, text))
                 for p, text, title in zip(predictions, texts, titles)]
 

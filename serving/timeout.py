@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bentoml._internal.server.http import traffic  # bentoml pins 1.4.40
 from starlette.responses import JSONResponse
+
+from .bentoml_internals import traffic
 
 _ORIGINAL = traffic.TimeoutMiddleware
 

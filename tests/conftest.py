@@ -61,3 +61,28 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     report = run(config)
     report["out"] = out
     return report
+
+
+@pytest.fixture(scope="session")
+def server(baseline_run: dict, tmp_path_factory: pytest.TempPathFactory):
+    """ONE real ``bentoml serve`` for the whole session (tests/test_service.py, tests/test_fuzz.py): the session's
+    baseline registered in the session's temporary BentoML home, on a free loopback port. Yields
+    {url, tag, proc, log, labels}. Tests must not stop it (test_service has its own server for SIGTERM)."""
+    from server_process import ServerStartError, free_port, start_bentoml, stop, wait_ready
+
+    from training.registry import register
+
+    httpx = pytest.importorskip("httpx")
+    tag = register(baseline_run["best_artifact"], f"topics-service-{uuid.uuid4().hex[:8]}")["tag"]
+    port, log = free_port(), tmp_path_factory.mktemp("service") / "server.log"
+    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=tag)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_ready(url, proc, log)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
+        labels = httpx.get(url + "/metadata", timeout=10).json()["labels"]
+        yield {"url": url, "tag": tag, "proc": proc, "log": log, "labels": labels}
+    finally:
+        stop(proc)

@@ -1,10 +1,10 @@
 """The BentoML service over real HTTP: a real server (``bentoml serve``) on a free loopback port, serving a
 baseline trained and registered here, no mocks.
 
-The module registers the session's baseline (trained on the built-in sample corpus by conftest) in the
-session's temporary BentoML home (conftest sets BENTOML_HOME before anything imports bentoml, and the server
-process inherits it), starts the server once and runs every check against it; the clean-shutdown test stops
-it and therefore runs last.
+The checks run against conftest's session ``server``: the session's baseline (trained on the built-in sample
+corpus) registered in the session's temporary BentoML home (conftest sets BENTOML_HOME before anything imports
+bentoml, and the server process inherits it), served once for this module and tests/test_fuzz.py. No test
+stops it or depends on another's order: the start-up failure and SIGTERM tests start servers of their own.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
+from server_process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
+
 from serving.schemas import ErrorResponse
 
 httpx = pytest.importorskip("httpx")
@@ -29,33 +30,9 @@ httpx = pytest.importorskip("httpx")
 pytestmark = pytest.mark.slow
 
 EXAMPLE_PAGE = "examples/000_e15a76a4801cf1d0.txt"
-START_TIMEOUT_S = 180
 ARABIC = ("يستعد المغرب لتنظيم لقاء دولي للتحالف العالمي ضد داعش في شهر ماي المقبل بمشاركة وزير الخارجية الأمريكي، "
           "لتنسيق الجهود الدولية للتصدي للتنظيم الإرهابي.")
 SPORT = "فاز المنتخب المغربي على نظيره البرازيلي بهدفين نظيفين في مباراة ودية أقيمت مساء السبت بمدينة طنجة."
-
-
-@pytest.fixture(scope="module")
-def server(baseline_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The session's baseline (conftest: trained in-process on the sample corpus), registered in the session's
-    temporary BentoML home, and a running server for it: {url, tag, proc, log, labels}."""
-    from training.registry import register
-
-    work = tmp_path_factory.mktemp("service")
-    tag = register(baseline_run["best_artifact"], f"topics-service-{uuid.uuid4().hex[:8]}")["tag"]
-
-    port, log = free_port(), work / "server.log"
-    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=tag)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_ready(url, proc, log, START_TIMEOUT_S)
-        except ServerStartError as exc:
-            pytest.fail(str(exc))
-        labels = httpx.get(url + "/metadata", timeout=10).json()["labels"]
-        yield {"url": url, "tag": tag, "proc": proc, "log": log, "labels": labels}
-    finally:
-        stop(proc)
 
 
 @pytest.fixture
@@ -132,12 +109,17 @@ def test_example_page_is_not_sport(client, shared_dir) -> None:
     assert response.json()["predictions"][0]["label"] != "sport"
 
 
+def _model_calls(url: str) -> tuple[float, float]:
+    """(model calls, calls with one article) so far, from the service's articles-per-call histogram."""
+    text = httpx.get(url + "/metrics", timeout=30).text
+    count = float(re.search(r"^arabic_news_batch_articles_count(?:\{[^}]*\})? (\S+)$", text, re.M).group(1))
+    single = float(re.search(r'^arabic_news_batch_articles_bucket\{le="1\.0"[^}]*\} (\S+)$', text, re.M).group(1))
+    return count, single
+
+
 def test_concurrent_requests_all_succeed_and_are_batched(client, server) -> None:
     def histogram() -> tuple[float, float]:
-        text = client.get("/metrics").text
-        count = float(re.search(r"^arabic_news_batch_articles_count(?:\{[^}]*\})? (\S+)$", text, re.M).group(1))
-        single = float(re.search(r'^arabic_news_batch_articles_bucket\{le="1\.0"[^}]*\} (\S+)$', text, re.M).group(1))
-        return count, single
+        return _model_calls(server["url"])
 
     count_before, single_before = histogram()
     results: list[tuple[int, list]] = []
@@ -210,6 +192,7 @@ def test_openapi_documents_the_endpoints(client) -> None:
         assert path in spec["paths"], path
     request = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert request["properties"]["texts"]["maxItems"] == 64
+    assert "root_input" not in request  # clients see the body's fields (serving.bento_io)
     assert re.search(r"[\u0600-\u06FF]", json.dumps(request, ensure_ascii=False))  # Arabic examples
     response = spec["paths"]["/classify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"model", "predictions"} <= set(response["properties"])
@@ -233,6 +216,7 @@ def test_openapi_documents_the_real_error_responses(client) -> None:
             for example in media["examples"].values():
                 ErrorResponse.model_validate(example["value"])
     assert "503" in spec["paths"]["/classify"]["post"]["responses"]  # the batcher's overload answer
+    assert "plain_text" in spec["paths"]["/classify"]["post"]["responses"]["415"]["content"]["application/json"]["examples"]
     # the examples are what the API's own validation answers
     examples = spec["paths"]["/classify"]["post"]["responses"]["400"]["content"]["application/json"]["examples"]
     assert examples["missing_field"]["value"] == client.post("/classify", json={}).json()
@@ -335,6 +319,8 @@ def test_server_survives_bad_input(client) -> None:
     form = client.post("/classify", content='{"texts": ["نص"]}'.encode(),  # curl -d without a Content-Type
                        headers={"content-type": "application/x-www-form-urlencoded"})
     _assert_names(form, "body", "unsupported_media_type", status=415)
+    plain = client.post("/classify", content='{"texts": ["نص"]}'.encode(), headers={"content-type": "text/plain"})
+    _assert_names(plain, "body", "unsupported_media_type", status=415)  # JSON sent as text: still not parsed
     assert client.post("/classify", json={"texts": ["نص"]}).status_code == 200
 
 
@@ -405,10 +391,87 @@ def test_bentoml_pages_are_still_served(client) -> None:
     assert client.head("/metadata").status_code == 200
 
 
+# ------------------------------------------------------------------------------------------ BentoML's clients
+
+def test_bentoml_sync_client_takes_keyword_arguments(server) -> None:
+    """bentoml.SyncHTTPClient, built from the server's /schema.json, calls /classify with the body's fields as
+    keyword arguments (or texts positionally) and sends the body curl sends."""
+    import bentoml
+    from bentoml.exceptions import BentoMLException
+
+    with bentoml.SyncHTTPClient(server["url"], timeout=60) as bento:
+        body = bento.classify(texts=[ARABIC, SPORT], titles=["المغرب وداعش", None])
+        positional = bento.classify([SPORT])
+        with pytest.raises(BentoMLException, match=r"texts\[0\]"):  # the service's 400 names the field
+            bento.classify(texts=[" "])
+    curl = httpx.post(server["url"] + "/classify", json={"texts": [ARABIC, SPORT], "titles": ["المغرب وداعش", None]},
+                      timeout=60).json()
+    assert body == curl and body["model"] == server["tag"] and len(body["predictions"]) == 2
+    assert positional["predictions"][0]["scores"] == pytest.approx(body["predictions"][1]["scores"], abs=1e-6)
+
+
+def test_bentoml_async_client_calls_are_batched(server) -> None:
+    """Concurrent keyword calls from bentoml.AsyncHTTPClient still share model calls (adaptive batching)."""
+    import asyncio
+
+    import bentoml
+
+    async def together() -> list[dict]:
+        async with bentoml.AsyncHTTPClient(server["url"], timeout=120) as bento:
+            return await asyncio.gather(*(bento.classify(texts=[f"{SPORT} {i}"], titles=[None]) for i in range(32)))
+
+    calls_before, single_before = _model_calls(server["url"])
+    results = asyncio.run(together())
+    calls_after, single_after = _model_calls(server["url"])
+    assert [len(r["predictions"]) for r in results] == [1] * 32
+    calls = calls_after - calls_before
+    assert 0 < calls < 32 and calls - (single_after - single_before) >= 1, calls
+
+
+# ------------------------------------------------------------------------------------------ logs and tracing
+
+def _log_since(log: Path, offset: int, needle: str) -> str:
+    """The server log written after ``offset`` characters, once it contains ``needle`` (at most 40 polls)."""
+    for _ in range(40):
+        text = log.read_text(encoding="utf-8", errors="replace")[offset:]
+        if needle in text:
+            return text
+        time.sleep(0.25)
+    pytest.fail(f"{needle!r} not logged; log tail:\n{log_tail(log)}")
+
+
+def test_client_errors_are_one_info_line_without_the_text(client, server) -> None:
+    marker = uuid.uuid4().hex
+    offset = len(server["log"].read_text(encoding="utf-8", errors="replace"))
+    bad = client.post("/classify", json={"texts": [f"{ARABIC} {marker}", " "], f"{SPORT} {marker}": 1})
+    plain = client.post("/classify", content=f"{ARABIC} {marker}".encode(), headers={"content-type": "text/plain"})
+    assert (bad.status_code, plain.status_code) == (400, 415)
+    logged = _log_since(server["log"], offset, "client error 415 POST /classify")
+    errors = [line for line in logged.splitlines() if "client error" in line]
+    assert len(errors) == 2 and all("[INFO]" in line for line in errors), logged
+    assert errors[0].endswith("client error 400 POST /classify: texts[1] value_error, <unknown> extra_forbidden")
+    assert errors[1].endswith("client error 415 POST /classify: body unsupported_media_type")
+    assert marker not in logged and ARABIC[:20] not in logged and SPORT[:20] not in logged, logged
+    assert "Traceback" not in logged and "[ERROR]" not in logged, logged
+
+
+def test_startup_log_names_tag_model_type_and_labels(server) -> None:
+    log = server["log"].read_text(encoding="utf-8", errors="replace")
+    line = next((line for line in log.splitlines() if "serving model" in line), log[-3000:])
+    assert "[INFO]" in line and server["tag"] in line and "model type baseline" in line, line
+    assert line.endswith("labels " + ", ".join(server["labels"])), line
+
+
+def test_endpoints_are_not_traced_without_an_exporter(client) -> None:
+    """BentoML answers X-BentoML-Request-ID with the id of the request's span: no exporter, no span."""
+    response = client.post("/classify", json={"texts": [ARABIC]})
+    assert response.status_code == 200 and "x-bentoml-request-id" not in response.headers, response.headers
+
+
 # ------------------------------------------------------------------------------------------------ lifecycle
 
 def _startup_failure(tag: str, log: Path) -> str:
-    """Start a server for ``tag``, which must exit with an error within 120 s; returns its log."""
+    """Start a server for ``tag``, which must exit with status 1 within 120 s; returns its log."""
     started = time.monotonic()
     proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag)
     try:
@@ -416,13 +479,20 @@ def _startup_failure(tag: str, log: Path) -> str:
     except subprocess.TimeoutExpired:
         stop(proc)
         pytest.fail(f"a server for {tag} kept running; log:\n{log_tail(log)}")
-    assert code != 0 and time.monotonic() - started < 120
+    assert code == 1 and time.monotonic() - started < 120, (code, log_tail(log))
     return log_tail(log, 20000)
 
 
+def _one_error_line(output: str) -> str:
+    """The start-up error is the whole output: one line, no traceback."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot serve ARABIC_NEWS_MODEL_TAG="), output
+    return lines[0]
+
+
 def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
-    output = _startup_failure("no-such-topics-model:v0", tmp_path / "missing.log")
-    assert "no-such-topics-model:v0" in output and "not in the BentoML store" in output, output
+    line = _one_error_line(_startup_failure("no-such-topics-model:v0", tmp_path / "missing.log"))
+    assert "no-such-topics-model:v0" in line and "not in the BentoML store" in line, line
 
 
 def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, tmp_path) -> None:
@@ -434,19 +504,29 @@ def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, 
     with model_file.open("r+b") as handle:
         handle.seek(64)
         handle.write(b"\x00corrupt\x00")
-    output = _startup_failure(tag, tmp_path / "corrupt.log")
-    assert tag in output and f"{model_file.name} is corrupt" in output, output
+    line = _one_error_line(_startup_failure(tag, tmp_path / "corrupt.log"))
+    assert tag in line and f"{model_file.name} is corrupt" in line, line
 
 
-def test_zz_sigterm_shuts_down_cleanly(server) -> None:
-    """Runs last (it stops the module's server): SIGTERM -> exit status 0 within a few seconds."""
-    proc = server["proc"]
-    assert proc.poll() is None, log_tail(server["log"])
-    started = time.monotonic()
-    os.killpg(proc.pid, signal.SIGTERM)
+def test_sigterm_shuts_down_cleanly(baseline_run: dict, tmp_path) -> None:
+    """A server of its own (the session's keeps serving): SIGTERM -> exit status 0 within a few seconds."""
+    from training.registry import register
+
+    tag = register(baseline_run["best_artifact"], f"topics-sigterm-{uuid.uuid4().hex[:8]}")["tag"]
+    port, log = free_port(), tmp_path / "sigterm.log"
+    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=tag)
     try:
-        code = proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"no exit 20 s after SIGTERM; log:\n{log_tail(server['log'])}")
-    assert code == 0, log_tail(server["log"])
-    assert time.monotonic() - started < 15
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit 20 s after SIGTERM; log:\n{log_tail(log)}")
+        assert code == 0, log_tail(log)
+        assert time.monotonic() - started < 15
+    finally:
+        stop(proc)
