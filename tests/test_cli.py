@@ -42,7 +42,7 @@ def test_train_writes_report_contract_and_artefact(tmp_path: Path, capsys: pytes
     rows = [json.loads(line) for line in predictions_out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"]
     assert [r["label"] for r in rows] == ["sport", "diplomacy"]
-    assert all(set(r) == {"id", "label", "labels", "scores"} for r in rows)
+    assert all(set(r) == {"id", "label", "labels", "scores", "low_confidence", "arabic_ratio"} for r in rows)
 
     assert main(["predict", "--model", str(out / "artifacts" / "baseline"), "--text", "هجوم إرهابي بسيارة مفخخة"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] == "terrorism"

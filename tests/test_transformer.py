@@ -295,7 +295,8 @@ def test_fine_tuning_settings_follow_the_checkpoint(tmp_path):
 def test_compact_section_flags_and_auto_defaults_on_the_command_line():
     import argparse
 
-    from training.config import ConfigError, TrainConfig, add_config_arguments, config_from_args
+    from training.config import TrainConfig
+    from training.settings import ConfigError, add_config_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, TrainConfig)

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .artifact import ArtifactError
-from .config import ConfigError, TrainConfig, add_config_arguments, config_from_args, load_config_file
+from .config import TrainConfig
+from .settings import ConfigError, add_config_arguments, config_from_args, load_config_file
 from .data.loading import DataError
 from .predict import PredictConfig, run_predict
+from .suggest import SuggestConfig, run_suggest
 
 logger = logging.getLogger("training")
 
@@ -50,6 +52,7 @@ def _run_train(config: TrainConfig) -> int:
     print(f"report: {Path(config.out) / 'report.md'}  artefact: {report['best_artifact']}")
     if report.get("registered"):
         print(f"registered: {report['registered']['tag']}")
+        print(report["registered"]["message"])  # what is served now, and why
     return 0
 
 
@@ -57,7 +60,7 @@ def _models_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every stored version with its metrics").add_argument("--name", default=None)
     actions.add_parser("show", help="one entry's manifest and metrics").add_argument("tag")
-    actions.add_parser("promote", help="make TAG the version served by default (rollback)").add_argument("tag")
+    actions.add_parser("promote", help="make TAG the served version (also a rollback)").add_argument("tag")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -68,23 +71,34 @@ def _run_models(args: argparse.Namespace) -> int:
     elif args.action == "show":
         print(json.dumps(registry.show(args.tag), ensure_ascii=False, indent=2))
     else:
-        print(f"promoted: {registry.promote(args.tag)}")
+        tag = registry.promote(args.tag)
+        print(f"promoted: {tag} is the served version of {tag.split(':')[0]}; a running server keeps serving the "
+              "previous model until it is restarted")
     return 0
 
 
 def _encoder_commands() -> list[Command]:
-    from .encoders.pretrain import add_pretrain_arguments, run_pretrain
-    from .encoders.tokenizer import add_tokenizer_arguments, run_build_tokenizer
+    from .encoders import pretrain, tokenizer
 
     return [
-        Command("build-tokenizer", "train an Arabic WordPiece tokenizer on a JSONL(.gz) corpus", None,
-                run_build_tokenizer, add_arguments=add_tokenizer_arguments),
-        Command("pretrain", "pre-train a compact Arabic encoder on unlabelled text", None, run_pretrain,
-                add_arguments=add_pretrain_arguments),
+        Command("build-tokenizer", "train an Arabic WordPiece tokenizer on unlabelled articles", tokenizer.TokenizerConfig,
+                tokenizer.run, examples="""\
+  python -m training build-tokenizer --corpus ../shared/corpora/arabic-news-unlabelled.jsonl.gz --max-docs 30000 \\
+      --out models/encoders/news-wordpiece
+  python -m training build-tokenizer --corpus articles.parquet --vocab-size 16000 --out models/encoders/wp16k"""),
+        Command("pretrain", "pre-train a compact Arabic encoder on unlabelled text (mlm or electra)",
+                pretrain.PretrainConfig, pretrain.run, examples="""\
+  python -m training pretrain --corpus ../shared/corpora/arabic-news-unlabelled.jsonl.gz \\
+      --tokenizer models/encoders/news-wordpiece --out models/encoders/compact-electra --objective electra \\
+      --time-budget-s 1800
+  python -m training pretrain --corpus CORPUS --tokenizer TOK --out OUT --resume --time-budget-s 600
+  python -m training pretrain --corpus CORPUS --init aubmindlab/bert-base-arabertv02 --out OUT --max-steps 2000"""),
     ]
 
 
 def commands() -> list[Command]:
+    from .evaluation.evaluate import EvaluateConfig, run_evaluate
+
     return [
         Command("train", "train candidates, select the best on validation, test it, save artefacts", TrainConfig,
                 _run_train, examples="""\
@@ -94,7 +108,16 @@ def commands() -> list[Command]:
         Command("predict", "classify articles with an artefact directory or a model store tag", PredictConfig,
                 run_predict, examples="""\
   python -m training predict --model models/runs/mine/artifacts/baseline --text "نص المقال"
-  python -m training predict --model arabic-news-topics --input articles.jsonl --output predictions.jsonl"""),
+  python -m training predict --model arabic-news-topics --input articles.jsonl --output predictions.jsonl
+  python -m training predict --model arabic-news-topics --input news.csv --data.text-column body --output out.csv"""),
+        Command("suggest", "pick the unlabelled articles worth labelling next (CSV + Label Studio files)",
+                SuggestConfig, run_suggest, examples="""\
+  python -m training suggest --model arabic-news-topics --pool unlabelled.jsonl --n 200 --out to_label.csv
+  python -m training train --data export.json   # Label Studio's JSON export of the labelled tasks"""),
+        Command("evaluate", "compare models on the same articles: every row of --data, metrics, calibration, "
+                "confusion matrices", EvaluateConfig, run_evaluate, examples="""\
+  python -m training evaluate arabic-news-topics models/runs/mine/artifacts/baseline --data news.jsonl --out eval
+  python -m training evaluate arabic-news-topics:OLD arabic-news-topics:NEW --data DIR --data.label-column topic"""),
         *_encoder_commands(),
         Command("models", "list, show and promote models in the BentoML model store", None, _run_models,
                 add_arguments=_models_arguments),

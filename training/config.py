@@ -1,38 +1,20 @@
-"""One configuration system for every command: dataclasses with help text; defaults < file < command line.
+"""Settings of `python -m training train`, one dataclass per section, each field with its help text.
 
-A command's settings are one dataclass (``TrainConfig`` for ``train``; the encoder, predict, evaluate and suggest
-commands define theirs beside their code). A field that is itself a dataclass is a *section*: its fields are
-set in a JSON/YAML file as ``section: {field: value}`` and on the command line as ``--section.field`` (the
-field ``path`` of a section is just ``--section``, e.g. ``--data PATH``). Enum-like settings are ``Literal``
-types, checked with every other value by ``check`` in one place, raising ``ConfigError``.
+Defaults < config file (JSON/YAML) < command line; how they are read and checked is ``training/settings.py``.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from .settings import ConfigError, check, config_from_args, setting
+from .settings import load_config_file as _load_config_file
 
-
-class ConfigError(ValueError):
-    """A configuration file or value that cannot be used; the message says which and how to fix it."""
-
-
-def setting(default: Any, help: str, *, common: bool = False, positional: bool = False) -> Any:
-    """A dataclass field with its help text. ``common``: shown by the short ``--help`` (otherwise ``--help-all``
-    only); ``positional``: a positional command-line argument instead of a flag."""
-    metadata = {"help": help, "common": common, "positional": positional}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
-    if dataclasses.is_dataclass(default):
-        return field(default_factory=type(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
+__all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_file", "TrainConfig", "DataConfig",
+           "NormalizerConfig", "BaselineConfig", "CompactEncoderConfig", "TransformerConfig", "SelfTrainingConfig",
+           "EnsembleConfig"]
 
 
 @dataclass
@@ -58,7 +40,8 @@ class DataConfig:
         "detected and reported) or a Python codec name such as cp1256.")
     csv_delimiter: str = setting("auto", "CSV field delimiter: auto (sniffed among , ; tab |) or the character itself.")
     id_column: str | None = setting("id", "Optional id column (reported in errors and predictions).")
-    labels: list[str] = setting([], "Explicit label set and order. Empty: taken from the training data (sorted).")
+    labels: list[str] = setting([], "Explicit label set and order (every row must use one; turns off the label typo check). "
+                                "Empty: taken from the training data (sorted).")
     multi_label: Literal["auto", "yes", "no"] = setting("auto", "auto (multi-label when any row has secondary labels), yes or no.")
     validation_size: float = setting(0.1, "Fraction held out for validation when the data has no validation split.")
     test_size: float = setting(0.1, "Fraction held out for test when the data has no test split.")
@@ -113,46 +96,134 @@ class BaselineConfig:
 
 
 @dataclass
+class CompactEncoderConfig:
+    """Architecture of a compact BERT encoder (used by `train` when --transformer.model is empty, and by `pretrain`).
+
+    Intermediate size is 4 x hidden; hidden must be divisible by heads. 2 layers x 128 hidden (~1-2M
+    parameters besides the embeddings) fine-tunes in minutes on one CPU thread.
+    """
+
+    vocab_size: int = setting(8000, "WordPiece vocabulary size built from the training texts.")
+    layers: int = setting(2, "Transformer layers.")
+    hidden: int = setting(128, "Hidden size (divisible by heads).")
+    heads: int = setting(2, "Attention heads.")
+
+    def validate(self) -> None:
+        # flag-neutral messages: `train` sets these as --transformer.compact.*, `pretrain` under its own prefix
+        for name in ("vocab_size", "layers", "hidden", "heads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"compact encoder {name.replace('_', '-')} {getattr(self, name)}: expected a positive integer")
+        if self.hidden % self.heads:
+            raise ConfigError(f"compact encoder hidden {self.hidden} is not divisible by heads {self.heads}; choose heads "
+                              "that divide hidden (e.g. 2 or 4 for 128)")
+
+
+@dataclass
 class TransformerConfig:
-    """Fine-tuning a transformer: a checkpoint (hub id or directory) or a compact encoder built here."""
+    """Fine-tuning a transformer: a checkpoint (hub id or directory) or a compact encoder built here.
+
+    learning_rate, epochs and early_stopping_patience default to None = chosen for the checkpoint: its
+    ``fine_tuning.json`` (written by `pretrain`) when present, else a rule on the model's hidden size (see
+    training/models/fine_tuning.py and docs/transformer.md). A value given here always wins.
+    """
 
     model: str | None = setting(
         None,
         "Hub id or local checkpoint directory (e.g. aubmindlab/bert-base-arabertv02, CAMeL-Lab/bert-base-arabic-camelbert-mix, "
-        "UBC-NLP/MARBERTv2). Empty: a compact encoder with a tokenizer built from the training texts, randomly initialised.",
+        "UBC-NLP/MARBERTv2). Empty: a compact encoder (--transformer.compact.*) with a tokenizer built from the "
+        "training texts, randomly initialised.",
         common=True)
     normalizer_preset: str = setting("auto", "auto (arabert for AraBERT-style ids, else default), or a preset name.")
     max_length: int = setting(256, "Tokens per article, including special tokens.")
     truncation: Literal["head_tail", "head"] = setting("head_tail", "head_tail (first and last tokens) or head.")
     head_fraction: float = setting(0.25, "Share of the token budget taken from the head with head_tail truncation.")
-    epochs: float = setting(4.0, "Training epochs (upper bound; early stopping and budgets may end sooner).")
+    epochs: float | None = setting(
+        None, "Training epochs (upper bound; early stopping and budgets may end sooner). Empty: auto, from the "
+        "checkpoint's fine_tuning.json or its size (compact encoders need many more passes).", common=True)
     batch_size: int = setting(16, "Per-device batch size.")
     gradient_accumulation_steps: int = setting(1, "Steps to accumulate before an optimiser step.")
-    learning_rate: float = setting(5e-5, "Peak AdamW learning rate (compact encoders from scratch like ~3e-4).")
+    learning_rate: float | None = setting(
+        None, "Peak AdamW learning rate. Empty: auto, from the checkpoint's fine_tuning.json or its size "
+        "(hidden <= 256: 1e-3 from scratch, 5e-4 pre-trained; BERT-base size: 5e-5; larger: 3e-5).", common=True)
     weight_decay: float = setting(0.01, "AdamW weight decay.")
     warmup_ratio: float = setting(0.1, "Linear warm-up share of the total steps.")
-    early_stopping_patience: int = setting(2, "Evaluations without validation macro-F1 improvement before stopping.")
+    early_stopping_patience: int | None = setting(
+        None, "Evaluations without validation macro-F1 improvement before stopping (0: never stop early); counted "
+        "only once validation macro-F1 has left its starting plateau. Empty: auto (fine_tuning.json, or 6 for "
+        "compact encoders, 2 for larger ones).", common=True)
+    min_train_share: float = setting(
+        0.25, "Early stopping never ends a run before this share of its epochs, nor before validation macro-F1 "
+              "clearly exceeds predicting the majority class.")
     evals_per_epoch: int = setting(2, "Validation evaluations per epoch (the best one is kept).")
     max_steps: int = setting(-1, "Stop after this many optimiser steps (-1: no limit).")
     time_budget_s: float = setting(0.0, "Stop training after this many seconds (0: no limit).")
     class_weighted_loss: bool = setting(True, "Weight the loss by inverse class frequency.")
     threads: int = setting(0, "torch threads per process (0: the idle cores, i.e. cores minus the load average, "
                              "shared among local DDP processes).")
-    # compact encoder, used when `model` is empty
-    vocab_size: int = setting(8000, "Compact encoder: WordPiece vocabulary size built from the training texts.")
-    layers: int = setting(2, "Compact encoder: transformer layers.")
-    hidden: int = setting(128, "Compact encoder: hidden size.")
-    heads: int = setting(2, "Compact encoder: attention heads.")
-    compact_learning_rate: float = setting(1e-3, "Compact encoder from scratch: peak learning rate.")
-    compact_epochs: float = setting(
-        15.0, "Compact encoder from scratch: training epochs (upper bound; a random start needs many more passes "
-        "than a pre-trained checkpoint, and early stopping usually ends it sooner).")
-    compact_patience: int = setting(
-        6, "Compact encoder from scratch: evaluations without improvement before stopping (its validation "
-        "macro-F1 often plateaus for a while before it takes off).")
+    compact: CompactEncoderConfig = setting(CompactEncoderConfig(), "Compact encoder built when --transformer.model is empty.")
+    distill_articles: int = setting(
+        6000, "With train --unlabelled: at most this many unlabelled articles labelled by the baseline teacher's "
+              "probabilities and added to the training rows (0: no distillation).")
+    distill_temperature: float = setting(
+        1.0, "Softening of the teacher's probabilities (p^(1/T), renormalised) for distillation; 1: as they are.")
+    distill_weight: float = setting(1.0, "Weight of an unlabelled (teacher-labelled) row's loss relative to a gold row's.")
     predict_batch_size: int = setting(8, "Articles per forward pass at prediction time (sorted by length to cut padding; "
                                         "8 was faster per article than 32 on a 2-core CPU, torch and ONNX alike).")
     export_onnx: bool = setting(False, "Also export an int8 ONNX model into the artefact for fast CPU serving.")
+
+    def validate(self) -> None:
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ConfigError(f"--transformer.learning-rate {self.learning_rate}: expected a positive number, or leave it empty for auto")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"--transformer.epochs {self.epochs}: expected a positive number, or leave it empty for auto")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise ConfigError(f"--transformer.early-stopping-patience {self.early_stopping_patience}: expected 0 (off) or more")
+        if not 0.0 <= self.min_train_share <= 1.0:
+            raise ConfigError(f"--transformer.min-train-share {self.min_train_share}: expected a share between 0 and 1")
+        if self.distill_articles < 0:
+            raise ConfigError(f"--transformer.distill-articles {self.distill_articles}: expected 0 (off) or more")
+        if not self.distill_temperature > 0:
+            raise ConfigError(f"--transformer.distill-temperature {self.distill_temperature}: expected a positive number")
+
+
+@dataclass
+class SelfTrainingConfig:
+    """Self-training of the baseline on the --unlabelled articles (pseudo-labels from the gold-trained model)."""
+
+    rounds: int = setting(1, "Rounds of pseudo-labelling; each round's model labels the next round's articles.")
+    articles: int = setting(
+        5000, "Pseudo-labelled articles added per round in all, shared among the labels in proportion to the "
+        "training label counts (a label gets at least --self-training.min-per-label when that many qualify).")
+    min_per_label: int = setting(300, "Fewest pseudo-labelled articles per label, so rare topics are represented.")
+    min_confidence: float = setting(0.5, "Only articles whose top score reaches this are pseudo-labelled.")
+    weights: list[float] = setting(
+        [0.3, 1.0], "Sample weights of a pseudo-labelled article relative to a gold one; each is tried and the "
+        "best on the same selection measure as the baseline's search is kept.")
+    max_unlabelled: int = setting(0, "Score at most this many unlabelled articles, taken in file order (0: all).")
+    tolerance: float = setting(
+        0.0, "Keep the self-trained model only if its validation macro-F1 is at least the gold-only model's minus "
+        "this (0: never worse than the gold-only baseline on validation).")
+
+    def validate(self) -> None:
+        if self.rounds < 1 or self.articles < 1:
+            raise ConfigError("--self-training.rounds and --self-training.articles: expected 1 or more")
+        if not self.weights or not all(0 < w <= 1 for w in self.weights):
+            raise ConfigError(f"--self-training.weights: expected weights in (0, 1], found {self.weights}")
+
+
+@dataclass
+class EnsembleConfig:
+    """The ensemble candidate: a weighted mean of the baseline's and the transformer's probabilities."""
+
+    weights: list[float] = setting(
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        "Baseline weights tried on validation macro-F1 (the transformer gets 1 - weight); ties go to the weight "
+        "nearest 0.5, then to the one favouring the faster member. 0 and 1 are the members alone, which already "
+        "compete as candidates of their own.")
+
+    def validate(self) -> None:
+        if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
+            raise ConfigError(f"--ensemble.weights: expected one or more weights between 0 and 1, found {self.weights}")
 
 
 @dataclass
@@ -177,172 +248,13 @@ class TrainConfig:
     normalizer: NormalizerConfig = setting(NormalizerConfig(), "Normalisation.")
     baseline: BaselineConfig = setting(BaselineConfig(), "Linear baseline.")
     transformer: TransformerConfig = setting(TransformerConfig(), "Transformer.")
+    ensemble: EnsembleConfig = setting(EnsembleConfig(), "Ensemble of the baseline and the transformer.")
+    self_training: SelfTrainingConfig = setting(SelfTrainingConfig(), "Self-training of the baseline.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-# --------------------------------------------------------------------------------------------- machinery
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _is_section(annotation: Any) -> bool:
-    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
-
-
-def _choices(annotation: Any) -> tuple | None:
-    """The allowed values of a ``Literal`` (or ``list[Literal]``, ``Literal | None``) annotation."""
-    if typing.get_origin(annotation) is Literal:
-        return typing.get_args(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return _choices(args[0]) if len(args) == 1 else None
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Convert a file or command-line value to the field's type; anything else is a ``ConfigError`` naming it."""
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if value is None:
-        return None
-    if origin in (typing.Union, types.UnionType) and args:
-        return _coerce(value, args[0], where)
-    if origin is Literal:
-        allowed = typing.get_args(annotation)
-        if value not in allowed:
-            raise ConfigError(f"{where}: expected one of {', '.join(map(str, allowed))}; found {value!r}")
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("1", "true", "yes", "on"):
-            return True
-        if str(value).lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{where}: expected true/false, found {value!r}")
-    if origin is list:
-        items = value if isinstance(value, (list, tuple)) else [value]
-        # "baseline,transformer" and "baseline transformer" both mean two items
-        items = [part for item in items
-                 for part in ([p.strip() for p in item.split(",") if p.strip()] if isinstance(item, str) else [item])]
-        return [_coerce(v, args[0] if args else str, where) for v in items]
-    if annotation is dict or origin is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping such as {{\"key\": value}}, found {value!r}")
-        return value
-    if annotation is float and isinstance(value, bool) or annotation is int and isinstance(value, float):
-        raise ConfigError(f"{where}: expected {annotation.__name__}, found {value!r}")
-    try:
-        return annotation(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected {getattr(annotation, '__name__', annotation)}, found {value!r}") from None
-
-
-def _flag(dotted: str) -> str:
-    """``data.path`` -> ``--data``; ``baseline.c_values`` -> ``--baseline.c-values``."""
-    parts = dotted.split(".")
-    if len(parts) > 1 and parts[-1] == "path":
-        parts = parts[:-1]
-    return "--" + ".".join(part.replace("_", "-") for part in parts)
-
-
-def _apply(target: Any, values: dict, where: str) -> None:
-    hints = _hints(type(target))
-    for key, value in values.items():
-        name = str(key).replace("-", "_")
-        if name not in hints:
-            raise ConfigError(f"{where}: unknown setting {key!r}; known settings: {', '.join(sorted(hints))}")
-        if _is_section(hints[name]):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}.{key}: expected a mapping of settings, found {value!r}")
-            _apply(getattr(target, name), value, f"{where}.{key}")
-        else:
-            setattr(target, name, _coerce(value, hints[name], f"{where}.{key}"))
-
-
-def check(config: Any, prefix: str = "") -> Any:
-    """Validate a whole configuration however it was built (file, flags or code): every choice among its
-    ``Literal`` values and every value of its type, then each section's own ``validate()`` if it has one."""
-    for name, annotation in _hints(type(config)).items():
-        value = getattr(config, name)
-        if _is_section(annotation):
-            check(value, f"{prefix}{name}.")
-        elif _choices(annotation) is not None:
-            _coerce(value, annotation, _flag(prefix + name))
-    if hasattr(config, "validate"):
-        config.validate()
-    return config
-
-
-def to_dict(config: Any) -> dict:
-    return dataclasses.asdict(config)
-
-
 def load_config_file(path: str | Path, config: Any = None) -> Any:
-    """Read a JSON or YAML file (nested by section) over ``config`` (a default ``TrainConfig`` when None)."""
-    path, config = Path(path), TrainConfig() if config is None else config
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror}); check the path") from None
-    try:
-        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of settings and sections, found {type(values).__name__}")
-    _apply(config, values, str(path))
-    return config
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, show_all: bool = True) -> None:
-    """One flag per field (``--field``, ``--section.field``), positional fields as arguments. Defaults stay unset
-    on the parser, so a config file is only overridden by what is typed. Without ``show_all``, only top-level and
-    ``common`` fields are listed; each section gets one line pointing to ``--help-all``."""
-    defaults = config_cls()
-
-    def add(cls: type, instance: Any, prefix: str, group: Any) -> None:
-        hints = _hints(cls)
-        for f in dataclasses.fields(cls):
-            annotation, dotted = hints[f.name], prefix + f.name
-            if _is_section(annotation):
-                doc = (annotation.__doc__ or "").strip().splitlines()[0]
-                section = parser.add_argument_group(_flag(dotted) + ".*", doc + ("" if show_all else
-                                                    f" ({len(dataclasses.fields(annotation))} settings; see --help-all)"))
-                add(annotation, getattr(instance, f.name), dotted + ".", section)
-                continue
-            is_list, is_bool = typing.get_origin(annotation) is list, annotation is bool
-            default, choices = getattr(instance, f.name), _choices(annotation)
-            shown = show_all or not prefix or f.metadata.get("common")
-            text = f.metadata.get("help", "") + (f" Choices: {', '.join(map(str, choices))}." if choices else "")
-            if default not in (None, [], {}, "") and not is_bool:
-                text += f" [default: {' '.join(map(str, default)) if is_list else default}]"
-            if f.metadata.get("positional"):
-                parser.add_argument("cfg:" + dotted, metavar=f.name.upper().rstrip("S"), nargs="+" if is_list else None,
-                                    help=text)
-                continue
-            help_text = text.replace("%", "%%") if shown else argparse.SUPPRESS
-            if is_bool:
-                group.add_argument(_flag(dotted), dest="cfg:" + dotted, action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=help_text)
-                continue
-            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else f.name.split("_")[-1].upper()
-            group.add_argument(_flag(dotted), dest="cfg:" + dotted, nargs="+" if is_list else None, metavar=metavar,
-                               default=argparse.SUPPRESS, help=help_text)
-
-    add(config_cls, defaults, "", parser)
-
-
-def config_from_args(args: argparse.Namespace, config: Any) -> Any:
-    """Apply the flags that were typed on top of ``config`` (defaults, or a file's values)."""
-    for dest, value in vars(args).items():
-        if dest.startswith("cfg:"):
-            *sections, name = dest[4:].split(".")
-            target = config
-            for section in sections:
-                target = getattr(target, section)
-            setattr(target, name, _coerce(value, _hints(type(target))[name], _flag(dest[4:])))
-    return check(config)
+    """Read a JSON or YAML file of settings over ``config`` (a default ``TrainConfig`` when None)."""
+    return _load_config_file(path, TrainConfig() if config is None else config)

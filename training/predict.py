@@ -1,29 +1,66 @@
-"""``python -m training predict``: classify articles with an artefact directory or a model store tag."""
+"""``python -m training predict``: classify articles with an artefact directory or a model store tag.
+
+``--input`` reads what ``train`` reads (JSONL, CSV, TSV, Parquet or a folder of .txt files) with the same column
+settings (``--data.text-column`` ...), which default to those the model was trained with (its manifest).
+Predictions go to ``--output`` as JSONL or CSV (by extension), or to stdout as JSONL.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Literal, Sequence
 
-from .artifact import load, write_text_atomic
-from .config import setting
+from .artifact import Classifier, load, write_text_atomic
+from .config import DataConfig, setting
 from .data.loading import DataError
 
 logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = (".jsonl", ".csv")
+
+
+@dataclass
+class ColumnsConfig:
+    """Columns and encoding of the articles to read; empty: as the model's training data (its manifest)."""
+
+    text_column: str | None = setting(None, "Column holding the article body.", common=True)
+    title_column: str | None = setting(None, "Column holding the headline (optional).", common=True)
+    id_column: str | None = setting(None, "Column holding the article id (kept in the output).", common=True)
+    source_column: str | None = setting(None, "Column naming the publisher (suggest balances over it).")
+    encoding: str | None = setting(None, "Text encoding: auto (detected) or a codec name such as cp1256.")
+    csv_delimiter: str | None = setting(None, "CSV field delimiter: auto or the character itself.")
+
+    def resolve(self, manifest: dict) -> DataConfig:
+        """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
+        trained = (manifest.get("config") or {}).get("data") or {}
+        config = DataConfig()
+        for item in fields(self):
+            given = getattr(self, item.name)
+            setattr(config, item.name, given if given is not None else trained.get(item.name, getattr(config, item.name)))
+        return config
 
 
 @dataclass
 class PredictConfig:
     """Settings of `python -m training predict`."""
 
-    model: str = setting("", "Artefact directory, or BentoML store tag (name or name:version); required.")
-    input: str | None = setting(None, "JSONL with `text`, optional `id` and `title`.")
-    text: str | None = setting(None, "One article text to classify (prints JSON).")
+    model: str = setting("", "Artefact directory, or BentoML store tag (name or name:version); required.", common=True)
+    input: str | None = setting(None, "Articles to classify: JSONL, CSV, TSV, Parquet or a folder of .txt files.",
+                                common=True)
+    text: str | None = setting(None, "One article text to classify (prints JSON).", common=True)
     title: str | None = setting(None, "Headline for --text.")
-    output: str | None = setting(None, "JSONL to write (id, label, labels, scores); default: stdout.")
+    output: str | None = setting(None, "Where to write predictions: .jsonl or .csv (one score column per label); "
+                                       "default: JSONL on stdout.", common=True)
     batch_size: int = setting(64, "Articles per call to the model.")
+    on_error: Literal["stop", "skip"] = setting(
+        "stop", "A row that cannot be read (no text, bad JSON): stop with its location, or skip it and list the "
+        "skipped rows at the end.", common=True)
+    data: ColumnsConfig = setting(ColumnsConfig(), "Input columns.")
 
     def validate(self) -> None:
         from .config import ConfigError
@@ -32,56 +69,98 @@ class PredictConfig:
             raise ConfigError("predict: --model is required: an artefact directory or a model store tag")
         if (self.input is None) == (self.text is None):
             raise ConfigError("predict: give exactly one of --input FILE or --text TEXT")
+        if self.output and Path(self.output).suffix.lower() not in OUTPUT_FORMATS:
+            raise ConfigError(f"predict: --output {self.output}: expected a .jsonl or .csv file name")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size: expected a positive number, found {self.batch_size}")
 
 
-def load_model(reference: str):
-    """An artefact directory, or else a model store tag."""
+def model_directory(reference: str) -> Path:
+    """The artefact directory of ``reference``: a directory, or else a model store tag."""
     if Path(reference).exists():
-        return load(reference)
+        return Path(reference)
     from .registry import resolve
 
-    return load(resolve(reference))
+    return resolve(reference)
 
 
-def _read_articles(path: Path) -> list[dict]:
-    articles = []
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror}); check the path") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path} line {number}: not valid JSON ({exc.msg}); fix or remove the line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-                raise DataError(f"{path} line {number}: expected an object with a non-empty string `text`")
-            articles.append({"id": row.get("id", number), "text": row["text"], "title": row.get("title") or ""})
-    return articles
+def load_model(reference: str) -> Classifier:
+    """An artefact directory, or else a model store tag."""
+    return load(model_directory(reference))
+
+
+def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: str) -> Any:
+    """The articles of ``path`` (``training.data.articles.Articles``), read with the model's column settings."""
+    from .data.articles import read_articles
+
+    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, limit=None)
+
+
+def report_skipped(articles: Any, stream: Any = None) -> None:
+    """One summary of the rows left out by ``--on-error skip``: how many and where the first ones are."""
+    skipped = list(getattr(articles, "skipped", []) or [])
+    if skipped:
+        stream = stream or sys.stderr
+        print(f"skipped {len(skipped)} unreadable row(s); first ones:", file=stream)
+        for location, reason in skipped[:10]:
+            print(f"  {location}: {reason}", file=stream)
+
+
+def score_batches(model: Classifier, texts: Sequence[str], titles: Sequence[str], batch_size: int,
+                  desc: str = "predict"):
+    """(articles, labels) scores, computed batch by batch under a progress bar."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    parts = [model.predict_scores(texts[start:start + batch_size], titles[start:start + batch_size])
+             for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch")]
+    return np.vstack(parts) if parts else np.zeros((0, len(model.labels)))
+
+
+def prediction_rows(model: Classifier, articles: Any, batch_size: int) -> list[dict]:
+    from serving.limits import arabic_ratio  # a pure function; serving owns it
+
+    scores = score_batches(model, articles.texts, articles.titles, batch_size)
+    rows = []
+    for row_id, title, text, prediction in zip(articles.ids, articles.titles, articles.texts, model.decode(scores)):
+        rows.append({"id": row_id, "label": prediction.label, "labels": prediction.labels,
+                     "scores": prediction.scores, "low_confidence": prediction.low_confidence,
+                     "arabic_ratio": arabic_ratio(title, text)})
+    return rows
+
+
+def to_jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def to_csv(rows: list[dict], labels: Sequence[str]) -> str:
+    """One row per article; ``labels`` joined with '|'; one ``score_<label>`` column per label."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "label", "labels", *[f"score_{label}" for label in labels], "low_confidence", "arabic_ratio"])
+    for row in rows:
+        writer.writerow([row["id"], row["label"], "|".join(row["labels"]), *[row["scores"][label] for label in labels],
+                         str(row["low_confidence"]).lower(), row["arabic_ratio"]])
+    return buffer.getvalue()
 
 
 def run_predict(config: PredictConfig) -> int:
-    from tqdm.auto import tqdm
-
     model = load_model(config.model)
     if config.text is not None:
         prediction = model.predict([config.text], [config.title] if config.title else None)[0]
         print(json.dumps(prediction.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    articles = _read_articles(Path(config.input))
-    lines = []
-    for start in tqdm(range(0, len(articles), config.batch_size), desc="predict", unit="batch"):
-        batch = articles[start:start + config.batch_size]
-        for article, prediction in zip(batch, model.predict([a["text"] for a in batch], [a["title"] for a in batch])):
-            lines.append(json.dumps({"id": article["id"], "label": prediction.label, "labels": prediction.labels,
-                                     "scores": prediction.scores}, ensure_ascii=False))
-    text = "\n".join(lines) + ("\n" if lines else "")
-    if config.output:
-        write_text_atomic(config.output, text)
-        logger.info("wrote %d predictions to %s", len(lines), config.output)
+    articles = read_input(config.input, config.data, model, config.on_error)
+    if not articles.texts:
+        raise DataError(f"{config.input}: no article could be read; check --data.text-column and the file")
+    rows = prediction_rows(model, articles, config.batch_size)
+    if config.output and Path(config.output).suffix.lower() == ".csv":
+        write_text_atomic(config.output, to_csv(rows, model.labels))
+    elif config.output:
+        write_text_atomic(config.output, to_jsonl(rows))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(to_jsonl(rows))
+    if config.output:
+        logger.info("wrote %d predictions to %s", len(rows), config.output)
+    report_skipped(articles)
     return 0

@@ -15,16 +15,12 @@ import logging
 from typing import Any, Sequence
 from xml.sax.saxutils import quoteattr
 
+from .files import DataError, FileRows, RawRow
+
 logger = logging.getLogger(__name__)
 
 CHOICES_NAME = "label"  # the <Choices name=...> of our labelling config
 TEXT_NAME = "text"      # the <Text name=...> it labels
-
-
-def _data_error(message: str) -> Exception:
-    from .loading import DataError  # lazily: the loader imports this module
-
-    return DataError(message)
 
 
 # ----------------------------------------------------------------------------------------------- import
@@ -87,7 +83,7 @@ def rows_from_export(tasks: list[dict], origin: str) -> list[dict]:
         data = task.get("data")
         task_id = task.get("id", number)
         if not isinstance(data, dict):
-            raise _data_error(f"{origin} task {number} (id {task_id}): `data` must be an object with the article's "
+            raise DataError(f"{origin} task {number} (id {task_id}): `data` must be an object with the article's "
                               f"text, found {type(data).__name__}; export the project again as JSON")
         annotation = _chosen_annotation(task)
         labels = _choices(annotation) if annotation else []
@@ -102,17 +98,15 @@ def rows_from_export(tasks: list[dict], origin: str) -> list[dict]:
         logger.warning("%s: %d of %d tasks have no submitted choice (unlabelled, skipped or cancelled) and are left "
                        "out (e.g. %s)", origin, len(skipped), len(tasks), ", ".join(skipped[:5]))
     if not rows:
-        raise _data_error(f"{origin}: a Label Studio export with no annotated task ({len(tasks)} tasks, none with a "
+        raise DataError(f"{origin}: a Label Studio export with no annotated task ({len(tasks)} tasks, none with a "
                           f"submitted choice); label some tasks and export again")
     logger.info("%s: Label Studio export, %d annotated tasks read, %d without a label left out", origin, len(rows),
                 len(skipped))
     return rows
 
 
-def export_table(table: Any) -> Any:
+def export_table(table: FileRows) -> FileRows | None:
     """``table`` (``files.FileRows`` of a .json file) as labelled rows when it is a Label Studio export, else None."""
-    from .files import FileRows, RawRow
-
     tasks = [row.values for row in table.rows]
     if not is_export(tasks):
         return None
