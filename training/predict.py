@@ -77,11 +77,9 @@ class PredictConfig:
 
 def model_directory(reference: str) -> Path:
     """The artefact directory of ``reference``: a directory, or else a model store tag."""
-    if Path(reference).exists():
-        return Path(reference)
-    from .registry import resolve
+    from .registry import locate
 
-    return resolve(reference)
+    return locate(reference)[1]
 
 
 def load_model(reference: str) -> Classifier:

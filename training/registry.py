@@ -175,6 +175,16 @@ def default_tag(name: str = DEFAULT_NAME) -> str:
     return str(_get(f"{name}:latest").tag)
 
 
+def locate(reference: str) -> tuple[str, Path]:
+    """(display name, artefact directory) of ``reference``: an existing artefact directory (named as given), else a
+    store tag or name, resolved to its NAME:VERSION (a name means its served version)."""
+    path = Path(reference).expanduser()
+    if path.exists():
+        return reference, path
+    tag = reference if ":" in reference else default_tag(reference)
+    return tag, resolve(tag)
+
+
 def resolve(reference: str | None = None) -> Path:
     """Artefact directory of a store entry: a full tag, a name (its default version) or None (env var, then default)."""
     reference = reference or os.environ.get(TAG_ENV) or DEFAULT_NAME

@@ -72,9 +72,9 @@ def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
                                         "(artifacts/<candidate>/manifest.json)")
             found += [(f"{path.name}/{artefact.name}", artefact) for artefact in artefacts]
         else:
-            from ..registry import resolve
+            from ..registry import locate
 
-            found.append((str(reference), resolve(str(reference))))
+            found.append(locate(str(reference)))
     resolved: dict[str, Path] = {}
     for name, path in found:
         unique, n = name, 2

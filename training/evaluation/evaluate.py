@@ -53,12 +53,10 @@ class EvaluateConfig:
 
 def load_reference(reference: str) -> tuple[str, Classifier]:
     """(display name, classifier) for an artefact directory, or a store tag resolved to NAME:VERSION."""
-    if Path(reference).expanduser().exists():
-        return reference, load(Path(reference).expanduser())
-    from ..registry import default_tag, resolve
+    from ..registry import locate
 
-    tag = reference if ":" in reference else default_tag(reference)
-    return tag, load(resolve(tag))
+    name, directory = locate(reference)
+    return name, load(directory)
 
 
 def reading_settings(model: Classifier, overrides: DataConfig | None = None) -> DataConfig:

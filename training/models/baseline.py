@@ -11,6 +11,7 @@ import gzip
 import logging
 import pickle
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -114,7 +115,8 @@ def select_trial(trials: list[dict], tolerance: float, classifiers: Sequence[str
     return same[(len(same) - 1) // 2]
 
 
-def out_of_fold_scores(model: Any, X: Any, y: np.ndarray, n_labels: int, folds: int, seed: int) -> np.ndarray:
+def out_of_fold_scores(model: Any, X: Any, y: np.ndarray, n_labels: int, folds: int, seed: int,
+                       sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Scores of every training article from a model that did not see it: free for a calibrated SVM (its
     calibration folds are such models), else ``folds`` stratified refits."""
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
@@ -123,7 +125,8 @@ def out_of_fold_scores(model: Any, X: Any, y: np.ndarray, n_labels: int, folds: 
     if scores is not None:
         return _by_label(scores, model.classes_, n_labels)
     splitter = (StratifiedKFold if y.ndim == 1 else KFold)(folds, shuffle=True, random_state=seed)
-    scores = cross_val_predict(clone(model), X, y, cv=splitter, method="predict_proba")
+    params = {"sample_weight": sample_weight} if sample_weight is not None else None
+    scores = cross_val_predict(clone(model), X, y, cv=splitter, method="predict_proba", params=params)
     return _by_label(scores, getattr(model, "classes_", np.arange(scores.shape[1])), n_labels)
 
 
@@ -195,13 +198,27 @@ class BaselineClassifier(Classifier):
 
 # ---------------------------------------------------------------------------------------------- search
 
+@dataclass
+class PseudoLabelled:
+    """Articles labelled by a model rather than a person, added to the training split with a lower weight."""
+
+    texts: list[str]
+    titles: list[str]
+    label_ids: np.ndarray
+    weight: float
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: ArabicNormalizer, seed: int,
-                   low_confidence: float = 0.5) -> tuple[BaselineClassifier, dict]:
+                   low_confidence: float = 0.5, pseudo: PseudoLabelled | None = None) -> tuple[BaselineClassifier, dict]:
     """Search the configured grid; return the chosen fitted classifier and the search log.
 
     Each trial is scored on validation and, by default, also on out-of-fold predictions of the training split
     (free for the calibrated SVM, whose calibration folds are such models): macro-F1 over both pools ~5,700
-    articles instead of validation's ~630, whose small classes make it noisy. Test is never used here."""
+    articles instead of validation's ~630, whose small classes make it noisy. Test is never used here.
+    ``pseudo`` articles join the training rows (features and fits, weighted) but never the selection measure."""
     labels = data.label_names
     if config.multi_label_strategy not in ("softmax", "ovr"):
         raise ConfigError(f"--baseline.multi-label-strategy: expected softmax or ovr, found {config.multi_label_strategy!r}")
@@ -211,7 +228,15 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     if not config.min_df:
         raise ConfigError("--baseline.min-df is empty; give at least one minimum document frequency")
     one_vs_rest = data.multi_label and config.multi_label_strategy == "ovr"
+    if pseudo is not None and one_vs_rest:
+        raise ConfigError("--unlabelled with --baseline.multi-label-strategy ovr: self-training needs the softmax "
+                          "strategy (the default)")
     y_train = data.train.indicator(labels) if one_vs_rest else data.train.primary_ids(labels)
+    gold = len(y_train)
+    sample_weight = None
+    if pseudo is not None and len(pseudo):
+        y_train = np.concatenate([y_train, pseudo.label_ids])
+        sample_weight = np.concatenate([np.ones(gold), np.full(len(pseudo), pseudo.weight)])
     y_valid = data.validation.primary_ids(labels)
     y_train_primary = data.train.primary_ids(labels)
     class_weight = None if str(config.class_weight).lower() in ("none", "") else config.class_weight
@@ -239,6 +264,8 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
 
     started = time.perf_counter()
     train_inputs = compose_inputs(data.train.texts, data.train.titles)
+    if sample_weight is not None:
+        train_inputs += compose_inputs(pseudo.texts, pseudo.titles)
     fitted_normalizer = clone(normalizer).fit(train_inputs)
     train_norm = fitted_normalizer.transform(train_inputs)
     valid_norm = fitted_normalizer.transform(compose_inputs(data.validation.texts, data.validation.titles))
@@ -259,11 +286,12 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
                         " + ".join(f"{len(vec.vocabulary_)} {name}" for name, vec in features.transformer_list),
                         time.perf_counter() - began)
         began = time.perf_counter()
-        model = build_linear_model(kind, c, class_weight, one_vs_rest, seed, max(folds, 2)).fit(x_train, y_train)
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        model = build_linear_model(kind, c, class_weight, one_vs_rest, seed, max(folds, 2)).fit(x_train, y_train, **weights)
         scores = label_scores(model, x_valid, len(labels))
         trial = {"classifier": kind, "C": c, "min_df": min_df, "validation_macro_f1": macro_f1(y_valid, scores)}
         if use_oof:
-            oof = out_of_fold_scores(model, x_train, y_train, len(labels), max(folds, 2), seed)
+            oof = out_of_fold_scores(model, x_train, y_train, len(labels), max(folds, 2), seed, sample_weight)[:gold]
             trial["train_oof_macro_f1"] = macro_f1(y_train_primary, oof)
             trial["selection_macro_f1"] = macro_f1(np.concatenate([y_valid, y_train_primary]), np.vstack([scores, oof]))
         else:

@@ -1,0 +1,87 @@
+"""Self-training of the baseline on unlabelled articles: it labels them, and learns from its most confident labels.
+
+Why: users train on their own outlets and classify news from everywhere. Unlabelled articles from other
+publishers bring their vocabulary into the features and the model (a Tunisian radio's terrorism reporting and an
+Egyptian paper's differ), without anyone labelling them. The gold-only model scores the unlabelled articles; per
+label, the most confident ones whose top label it is (at least ``min_confidence``) are added to the training split,
+shared among labels in proportion to the training label counts with a floor for rare topics, and weighted below
+gold articles. Each round's model labels the next round's articles. Pseudo-labelled articles never reach
+validation or test, and the self-trained model is kept only if its validation macro-F1 does not fall: it can
+never silently be worse there. (Not the search's validation + out-of-fold measure: pseudo-labelled near-copies of
+training articles inflate the out-of-fold part. Measured on the shared data, it rose 0.903 -> 0.911 for a model
+whose test macro-F1 fell 0.934 -> 0.917.)
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..data.articles import Articles
+from ..data.loading import LabelledData
+from ..data.normalize import ArabicNormalizer
+from .baseline import BaselineClassifier, PseudoLabelled, train_baseline
+
+logger = logging.getLogger(__name__)
+
+
+def quotas(train_counts: np.ndarray, total: int, floor: int) -> np.ndarray:
+    """Pseudo-labels wanted per label: ``total`` shared in proportion to the training counts, at least ``floor``."""
+    share = train_counts / max(train_counts.sum(), 1)
+    return np.maximum(np.rint(share * total).astype(int), floor) * (train_counts > 0)
+
+
+def select_pseudo_labels(scores: np.ndarray, wanted: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and label ids of the most confident articles per label, up to ``wanted[label]`` each (stable order)."""
+    top, confidence = scores.argmax(axis=1), scores.max(axis=1)
+    rows, label_ids = [], []
+    for label, count in enumerate(wanted):
+        candidates = np.flatnonzero((top == label) & (confidence >= min_confidence))
+        chosen = candidates[np.argsort(-confidence[candidates], kind="stable")][:count]
+        rows.append(chosen)
+        label_ids.append(np.full(len(chosen), label, dtype=np.int64))
+    return np.concatenate(rows), np.concatenate(label_ids)
+
+
+def self_train(gold_model: BaselineClassifier, gold_log: dict, data: LabelledData, unlabelled: Articles,
+               config: TrainConfig, normalizer: ArabicNormalizer) -> tuple[BaselineClassifier, dict]:
+    """The best of the gold-only model and its self-trained successors, with what was added per label."""
+    settings = config.self_training
+    labels = data.label_names
+    texts, titles = unlabelled.texts, unlabelled.titles
+    if settings.max_unlabelled:
+        texts, titles = texts[:settings.max_unlabelled], titles[:settings.max_unlabelled]
+    wanted = quotas(np.bincount(data.train.primary_ids(labels), minlength=len(labels)), settings.articles,
+                    settings.min_per_label)
+    gold_score = gold_log["chosen"]["validation_macro_f1"]
+    log = {"unlabelled_articles": len(texts), "gold_validation_macro_f1": gold_score, "trials": []}
+    # a student must reach the gold-only score (less the tolerance); among those, the best, the first on ties
+    best_model, best_score, best_trial = gold_model, gold_score - settings.tolerance, None
+    for weight in settings.weights:
+        teacher = gold_model
+        for round_number in range(1, settings.rounds + 1):
+            started = time.perf_counter()
+            scores = teacher.predict_scores(texts, titles)
+            rows, label_ids = select_pseudo_labels(scores, wanted, settings.min_confidence)
+            pseudo = PseudoLabelled([texts[i] for i in rows], [titles[i] for i in rows], label_ids, weight)
+            student, search = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
+                                             pseudo=pseudo)
+            score = search["chosen"]["validation_macro_f1"]
+            trial = {"weight": weight, "round": round_number, "validation_macro_f1": score,
+                     "added": {labels[i]: int(n) for i, n in enumerate(np.bincount(label_ids, minlength=len(labels)))},
+                     "chosen": search["chosen"], "seconds": round(time.perf_counter() - started, 1)}
+            log["trials"].append(trial)
+            logger.info("self-training weight %g round %d: %d pseudo-labelled articles (%s); validation macro-F1 %.4f "
+                        "(gold only %.4f)", weight, round_number, len(rows),
+                        ", ".join(f"{k} {v}" for k, v in trial["added"].items()), score, gold_score)
+            if score >= best_score - 1e-12 and (best_trial is None or score > best_score + 1e-12):
+                best_model, best_score, best_trial = student, score, trial
+            teacher = student
+    log["kept"] = "self-trained" if best_trial is not None else "gold only"
+    log["chosen"] = best_trial
+    if best_trial is None:
+        logger.warning("self-training lowered validation macro-F1 (best %.4f vs gold only %.4f): keeping the gold-only "
+                       "baseline", max(t["validation_macro_f1"] for t in log["trials"]), gold_score)
+    return best_model, gold_log | {"self_training": log}
