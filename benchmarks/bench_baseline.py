@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -162,33 +163,49 @@ def restrict(row: dict, dropped: set[str]) -> dict:
     return {**row, "labels": labels}
 
 
-def cross_source(args: argparse.Namespace, rows: dict[str, list[dict]], source: str, target: str, work: Path) -> dict:
-    import training
-
-    own = {split: [r for r in rows[split] if source_of(r) == source] for split in SPLITS}
-    other = [r for split in SPLITS for r in rows[split] if source_of(r) == target]
+def write_transfer_data(rows: dict[str, list[dict]], trained_on: Callable[[dict], bool],
+                        tested_on: Callable[[dict], bool], min_examples: int, directory: Path) -> dict:
+    """A train/validation/test directory for a cross-source figure: train and validation are the
+    ``trained_on`` rows of those splits, test is EVERY row (all three splits) ``tested_on`` picks. Topics with
+    fewer than ``min_examples`` primary articles on either side are removed on both (see the module docstring).
+    Returns the rows written, the topics left out and the trained-on sources' own test rows (same topics),
+    unused so far: the in-domain reference."""
+    own = {split: [r for r in rows[split] if trained_on(r)] for split in SPLITS}
+    other = [r for split in SPLITS for r in rows[split] if tested_on(r)]
     counts = Counter(r["label"] for split in ("train", "validation") for r in own[split])
     target_counts = Counter(r["label"] for r in other)
     all_labels = sorted({r["label"] for split in SPLITS for r in rows[split]})
-    dropped = {label for label in all_labels
-               if counts[label] < args.min_source_examples or target_counts[label] < args.min_source_examples}
+    dropped = {label for label in all_labels if counts[label] < min_examples or target_counts[label] < min_examples}
     keep = lambda split_rows: [restrict(r, dropped) for r in split_rows if r["label"] not in dropped]  # noqa: E731
-    directory = work / f"data-{source}-to-{target}"
     directory.mkdir(parents=True, exist_ok=True)
     files = {"train": keep(own["train"]), "validation": keep(own["validation"]), "test": keep(other)}
     for split, split_rows in files.items():
         (directory / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows),
                                                  encoding="utf-8")
+    return {"files": files, "dropped": sorted(dropped), "own_test": keep(own["test"])}
+
+
+def macro_f1_of(artifact: str | Path, rows: list[dict], labels: list[str]) -> float:
+    """Primary-label macro-F1 over ``labels`` of the artefact's predictions for ``rows``."""
+    import training
+
+    model = training.load(artifact)
+    predicted = [p.label for p in model.predict([r["text"] for r in rows], [r.get("title") or "" for r in rows])]
+    return macro_f1([r["label"] for r in rows], predicted, labels)
+
+
+def cross_source(args: argparse.Namespace, rows: dict[str, list[dict]], source: str, target: str, work: Path) -> dict:
+    directory = work / f"data-{source}-to-{target}"
+    written = write_transfer_data(rows, lambda r: source_of(r) == source, lambda r: source_of(r) == target,
+                                  args.min_source_examples, directory)
+    files, dropped, own_test = written["files"], written["dropped"], written["own_test"]
     logger.info("cross-source %s -> %s: train %d, validation %d, test %d articles; topics left out: %s (%s)",
                 source, target, len(files["train"]), len(files["validation"]), len(files["test"]),
-                sorted(dropped) or "none", load_info())
+                dropped or "none", load_info())
     report, wall, _ = timed_run(make_config(args, directory, work / f"run-{source}-to-{target}"))
     labels = report["labels"]
     # in-domain reference: the same model on the source's own test rows (unused so far), same topics
-    own_test = keep(own["test"])
-    model = training.load(report["best_artifact"])
-    predicted = [p.label for p in model.predict([r["text"] for r in own_test], [r.get("title") or "" for r in own_test])]
-    in_domain_f1 = macro_f1([r["label"] for r in own_test], predicted, labels)
+    in_domain_f1 = macro_f1_of(report["best_artifact"], own_test, labels)
     cross = report["test"]["macro_f1"]
     return {
         "train_source": SOURCES[source], "test_source": SOURCES[target],

@@ -151,7 +151,7 @@ def _limit_threads(model_type: str) -> None:
     threads = torch_threads()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(name, str(threads))
-    if model_type == "transformer":
+    if model_type in ("transformer", "ensemble"):
         import torch
 
         torch.set_num_threads(threads)

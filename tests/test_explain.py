@@ -158,3 +158,30 @@ def test_linear_coefficients_of_each_model_shape() -> None:
     ovr = OneVsRestClassifier(LogisticRegression(max_iter=500)).fit(x, indicator)
     assert np.allclose(linear_coefficients(ovr, 2), ovr.estimators_[2].coef_[0])
     assert linear_coefficients(object(), 0) is None
+
+
+
+class UniformClassifier(KeywordClassifier):
+    """Every label equally likely, whatever the input: as an ensemble member it shifts scores, never evidence."""
+
+    def predict_scores(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+        return np.full((len(texts), len(self.labels)), 1 / len(self.labels))
+
+
+def test_an_ensemble_is_explained_by_occlusion_of_its_mixed_scores(baseline) -> None:
+    """The ensemble has no linear pipeline of its own: auto falls back to occlusion, on the ensemble's scores."""
+    from training.models.ensemble import EnsembleClassifier
+
+    uniform = UniformClassifier(labels=baseline.labels, multi_label=baseline.multi_label)
+    ensemble = EnsembleClassifier({"baseline": baseline, "uniform": uniform}, [0.75, 0.25], labels=baseline.labels,
+                                  multi_label=baseline.multi_label)
+    result = explain(ensemble, TEXT, TITLE, top_k=10)
+    assert result.method == "occlusion"
+    k, share = baseline.labels.index(result.label), 0.25 / len(baseline.labels)
+    with_title = baseline.predict_scores([TEXT], [TITLE])[0][k]
+    assert result.score == pytest.approx(0.75 * with_title + share, abs=1e-5)
+    title = [u for u in result.evidence + result.counter_evidence if u.kind == "title"]
+    if title:  # the uniform member moves nothing: each drop is 3/4 of the baseline's
+        assert title[0].weight == pytest.approx(0.75 * (with_title - baseline.predict_scores([TEXT], None)[0][k]), abs=1e-5)
+    with pytest.raises(ValueError, match="occlusion"):
+        explain(ensemble, TEXT, TITLE, method="linear")

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 from .artifact import Classifier, save, write_json_atomic
 from .config import ConfigError, TrainConfig, check
@@ -19,6 +20,7 @@ from .models.hf_common import is_main_process
 logger = logging.getLogger(__name__)
 
 CANDIDATES = ("baseline", "transformer", "ensemble")
+ENSEMBLE_MEMBERS = ("baseline", "transformer")
 THROUGHPUT_SAMPLE = 200
 
 
@@ -32,6 +34,7 @@ class Candidate:
     articles_per_second: float
     size_bytes: int = 0
     path: Path | None = None
+    validation_scores: Any = None  # (articles, labels) on validation: what the ensemble's weight is tuned on
 
 
 def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
@@ -43,18 +46,35 @@ def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
     return count / max(time.perf_counter() - started, 1e-9)
 
 
-def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path) -> Candidate:
+def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path,
+                     trained: Sequence[Candidate] = ()) -> Candidate:
     started = time.perf_counter()
     if name == "baseline":
         from .models.baseline import train_baseline
 
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
         classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
-    elif name == "transformer":
-        from .models.transformer import train_transformer
+        if config.unlabelled:
+            from .data.unlabelled import read_unlabelled
+            from .models.self_training import self_train
 
+            unlabelled = read_unlabelled(config.unlabelled, config.data, data)
+            classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer)
+    elif name == "transformer":
+        from .models.distillation import distillation_for_run
+        from .models.transformer_training import train_transformer
+
+        teacher = next((c.classifier for c in trained if c.name == "baseline"), None)
+        distill = (distillation_for_run(config, data, teacher)
+                   if config.unlabelled and config.transformer.distill_articles > 0 else None)
         classifier, log = train_transformer(data, config.transformer, config.seed, config.low_confidence,
-                                            work_dir=run_dir / "transformer-work")
+                                            work_dir=run_dir / "transformer-work", distill=distill)
+    elif name == "ensemble":
+        from .models.ensemble import build_ensemble
+
+        members = {m.name: (m.classifier, m.validation_scores, m.articles_per_second) for m in trained
+                   if m.name in ENSEMBLE_MEMBERS}
+        classifier, log = build_ensemble(members, data, config.ensemble.weights, config.low_confidence)
     else:
         raise ValueError(f"unknown candidate {name!r}; expected one of {', '.join(CANDIDATES)}")
     seconds = time.perf_counter() - started
@@ -62,7 +82,25 @@ def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir
     validation = evaluate_scores(scores, data.validation, data.label_names, data.multi_label, classifier.thresholds)
     logger.info("%s: validation macro-F1 %.4f, accuracy %.4f, trained in %.1f s", name, validation["macro_f1"],
                 validation["accuracy"], seconds)
-    return Candidate(name, classifier, log, seconds, validation, measure_throughput(classifier, data))
+    return Candidate(name, classifier, log, seconds, validation, measure_throughput(classifier, data),
+                     validation_scores=scores)
+
+
+def train_candidates(data: LabelledData, config: TrainConfig, run_dir: Path) -> list[Candidate]:
+    """Every candidate of ``--models``, trained in the order of CANDIDATES (the baseline can teach the transformer,
+    both come before the ensemble that combines them) and returned in the order given."""
+    order = sorted(config.models, key=CANDIDATES.index)
+    trained: list[Candidate] = []
+    for name in order:
+        trained.append(_train_candidate(name, data, config, run_dir, trained))
+    return sorted(trained, key=lambda c: config.models.index(c.name))
+
+
+def check_candidates(config: TrainConfig) -> None:
+    """Refuse, before any training, a candidate list the run cannot honour."""
+    if "ensemble" in config.models and not set(ENSEMBLE_MEMBERS) <= set(config.models):
+        raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
+                          "trained in the same run), e.g. --models baseline,transformer,ensemble")
 
 
 def ensure_writable(directory: Path) -> None:
@@ -84,13 +122,26 @@ def run(config: TrainConfig) -> dict:
     check(config)
     if not config.models:
         raise ConfigError(f"--models: no candidate; expected a comma-separated subset of {', '.join(CANDIDATES)}")
+    check_candidates(config)
+    if config.unlabelled:  # before hours of training, not after
+        from .data.unlabelled import refuse_reserved
+
+        refuse_reserved(config.unlabelled)
+    if not config.overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir}: the run directory already holds a run; choose another --out, or add --overwrite "
+                          "to replace it")
     ensure_writable(run_dir)
     started = time.perf_counter()
-    data = load_data(config.data, seed=config.seed)
+    expected_labels = None
+    if config.register:  # retraining a served name: a label it does not know must be declared (--data.labels)
+        from .registry import served_labels
+
+        expected_labels = served_labels(config.model_name)
+    data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
     logger.info("data validated:\n%s", describe(data))
     data_seconds = time.perf_counter() - started
 
-    candidates = [_train_candidate(name, data, config, run_dir) for name in config.models]
+    candidates = train_candidates(data, config, run_dir)
     ranked = rank(candidates)
     winner = ranked[0]
     test_scores = winner.classifier.predict_scores(data.test.texts, data.test.titles)
@@ -102,12 +153,16 @@ def run(config: TrainConfig) -> dict:
 
     data_info = {"source": config.data.path or "built-in sample corpus", "fingerprint": data.fingerprint,
                  "counts": data.counts(), "multi_label_articles": data.report["multi_label_articles"]}
-    for candidate in candidates:
+    from .promotion import TRAINING_ARTICLES, training_articles
+
+    # ids and content hashes of what every candidate saw, so a later run can tell whether its test split overlaps
+    seen = {TRAINING_ARTICLES: training_articles(data)}
+    for candidate in sorted(candidates, key=lambda c: c.name == "ensemble"):  # the ensemble saves its members' manifests
         metrics = {"validation": candidate.validation} | ({"test": test} if candidate is winner else {})
         provenance = {"name": config.model_name, "candidate": candidate.name, "seed": config.seed,
                       "config": config.to_dict(), "data": data_info, "metrics": metrics,
                       "training": candidate.training | {"seconds": round(candidate.train_seconds, 2)}}
-        candidate.path = save(candidate.classifier, run_dir / "artifacts" / candidate.name, provenance)
+        candidate.path = save(candidate.classifier, run_dir / "artifacts" / candidate.name, provenance, extra_files=seen)
         candidate.size_bytes = sum(p.stat().st_size for p in candidate.path.rglob("*") if p.is_file())
 
     report = {
@@ -132,11 +187,18 @@ def run(config: TrainConfig) -> dict:
         "timings": {"data_seconds": round(data_seconds, 2), "total_seconds": round(time.perf_counter() - started, 2)},
     }
     if config.register:
-        from .registry import register
+        from .promotion import register_challenger
 
-        report["registered"] = register(winner.path, config.model_name, report)
+        report["registered"] = register_challenger(winner.path, config.model_name, report, data, config.promote)
+        logger.info("%s", report["registered"]["message"])
     from .evaluation.report import write_reports
 
     write_reports(report, run_dir)
+    if report.get("champion"):
+        from .artifact import write_text_atomic
+        from .promotion import champion_markdown
+
+        markdown = (run_dir / "report.md").read_text(encoding="utf-8") + champion_markdown(report["champion"])
+        write_text_atomic(run_dir / "report.md", markdown)
     write_json_atomic(run_dir / "report.json", report)
     return report

@@ -39,6 +39,18 @@ def confusion_table(confusion: dict) -> list[str]:
     return lines
 
 
+def per_source_table(rows: list[tuple[str, dict]], labels: list[str]) -> list[str]:
+    """One line per (what, source): articles, accuracy, macro-F1 and F1 per label ("–": topic absent there)."""
+    lines = ["| evaluated | source | articles | accuracy | macro-F1 | " + " | ".join(f"F1 {label}" for label in labels) + " |",
+             "|---|---|---:|---:|---:|" + "---:|" * len(labels)]
+    for what, metrics in rows:
+        for source, m in metrics.get("per_source", {}).items():
+            f1 = m["per_class"]
+            lines.append(f"| {what} | {source} | {m['articles']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
+                         + " | ".join(f"{f1[label]:.3f}" if label in f1 else "–" for label in labels) + " |")
+    return lines
+
+
 def why_the_winner_won(report: dict) -> str:
     ranking = report["ranking"]
     candidates = report["candidates"]
@@ -81,6 +93,10 @@ def write_reports(report: dict, run_dir: Path) -> None:
                      + " | ".join(f"{v['per_class'][label]['f1']:.3f}" for label in labels)
                      + f" | {c['train_seconds']:.1f} | {c['predict_articles_per_second']:.0f} | {c['size_bytes'] / 1e6:.1f} |")
     lines += ["", f"**Winner: `{report['best']}`.** {why_the_winner_won(report)}", ""]
+    if "ensemble" in report["candidates"]:
+        log = report["candidates"]["ensemble"]["training"]
+        lines += ["Ensemble: weighted mean of " + " and ".join(f"`{name}` x {w:.2f}" for name, w in log["weights"].items())
+                  + f". {log['weight_search']}. Note: {log['note']}.", ""]
     test = report["test"]
     lines += [f"## Test ({report['best']}, evaluated once)", "",
               f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
@@ -90,6 +106,12 @@ def write_reports(report: dict, run_dir: Path) -> None:
     for label, m in test["per_class"].items():
         lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
     lines += [""] + confusion_table(test["confusion_matrix"])
+    evaluated = [(f"{name} validation", report["candidates"][name]["validation"]) for name in report["ranking"]]
+    evaluated.append((f"{report['best']} test", test))
+    if any("per_source" in metrics for _, metrics in evaluated):
+        lines += ["", "## Per source", "",
+                  "Macro-F1 of a source is over the topics it has (in truth or prediction); a gap between sources "
+                  "is what a new publisher may see.", ""] + per_source_table(evaluated, labels)
     images = [("test", plot_confusion_matrix(test["confusion_matrix"], f"{report['best']}: test",
                                              run_dir / "confusion_test.png"))]
     for name, c in report["candidates"].items():

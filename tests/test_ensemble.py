@@ -1,0 +1,193 @@
+"""The ensemble candidate: weight search, one artefact holding its members, load / predict / explain / store / HTTP.
+
+Real components throughout: a baseline and a tiny BERT (built here with ``save_pretrained``, loaded through the
+``from_pretrained`` path a hub id takes) trained by ``training.train.run`` on the built-in sample corpus, the
+ensemble saved, loaded, registered in the session's BentoML store and served by a real ``bentoml serve``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.config import ConfigError, EnsembleConfig, TrainConfig
+from training.models.ensemble import mix, tune_weight
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------- weight search
+
+def test_weight_search_picks_the_best_blend() -> None:
+    truth = np.array([0, 1, 1])
+    # article 0 is right at any weight w of `first`; article 1: class 1 scores 0.8w + 0.3(1-w) > 0.5 iff w > 0.4;
+    # article 2: class 1 scores 0.4w + 0.9(1-w) > 0.5 iff w < 0.8. So 0.5 and 0.7 are perfect; 0.5 is nearer 0.5.
+    first = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    second = np.array([[0.6, 0.4], [0.7, 0.3], [0.1, 0.9]])
+    weight, trials = tune_weight(first, second, truth, [0.1, 0.3, 0.5, 0.7, 0.9], first_is_faster=True)
+    assert weight == 0.5 and [t["weight"] for t in trials] == [0.1, 0.3, 0.5, 0.7, 0.9]
+    assert max(t["macro_f1"] for t in trials) == pytest.approx(1.0)
+
+
+def test_weight_ties_go_to_the_even_blend_then_to_the_faster_member() -> None:
+    truth = np.array([0, 1])
+    same = np.array([[0.9, 0.1], [0.1, 0.9]])  # both members right: every weight scores 1.0
+    assert tune_weight(same, same, truth, [0.2, 0.4, 0.6, 0.8], first_is_faster=True)[0] == 0.6
+    assert tune_weight(same, same, truth, [0.2, 0.4, 0.6, 0.8], first_is_faster=False)[0] == 0.4
+    assert tune_weight(same, same, truth, [0.1, 0.5, 0.9], first_is_faster=False)[0] == 0.5
+    np.testing.assert_allclose(mix([same, same[::-1]], [0.25, 0.75]), [[0.3, 0.7], [0.7, 0.3]])
+
+
+def test_ensemble_needs_its_members_in_the_same_run(tmp_path: Path) -> None:
+    from training.train import run
+
+    for models in (["ensemble"], ["baseline", "ensemble"], ["transformer", "ensemble"]):
+        with pytest.raises(ConfigError, match="--models ensemble needs baseline and transformer in --models"):
+            run(TrainConfig(out=str(tmp_path / "run"), models=models))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    with pytest.raises(ConfigError, match="--ensemble.weights"):
+        run(TrainConfig(out=str(tmp_path / "run"), models=["baseline"], ensemble=EnsembleConfig(weights=[1.5])))
+    cli = subprocess.run([sys.executable, "-m", "training", "train", "--models", "baseline,ensemble", "--out",
+                          str(tmp_path / "cli")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 2 and "--models ensemble needs baseline and transformer" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+# ------------------------------------------------------------------------------------------- one real run
+
+def make_checkpoint(directory: Path, texts: list[str]) -> Path:
+    """A tiny BERT checkpoint (model + tokenizer) saved like a hub repository."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from training.encoders.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(texts, vocab_size=600)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id))
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory: pytest.TempPathFactory, sample_data) -> dict:
+    """baseline + tiny transformer + ensemble on the (multi-label) sample corpus, through train.run."""
+    from training.data.normalize import normalizer_for
+    from training.train import run
+
+    checkpoint = make_checkpoint(tmp_path_factory.mktemp("tiny-bert"),
+                                 normalizer_for("default").transform(sample_data.train.texts))
+    config = TrainConfig(out=str(tmp_path_factory.mktemp("run") / "ensemble"),
+                         models=["baseline", "transformer", "ensemble"])
+    config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
+    config.transformer.model = str(checkpoint)
+    for key, value in {"max_length": 64, "batch_size": 8, "evals_per_epoch": 1, "max_steps": 8,
+                       "learning_rate": 1e-3, "predict_batch_size": 16}.items():
+        setattr(config.transformer, key, value)
+    report = run(config)
+    report["artifacts"] = {name: Path(c["artifact"]) for name, c in report["candidates"].items()}
+    return report
+
+
+@pytest.mark.slow
+def test_ensemble_is_one_artefact_holding_its_members(ensemble_run: dict, sample_data) -> None:
+    import training
+    from training.evaluation.metrics import tune_thresholds
+    from training.models.ensemble import EnsembleClassifier
+
+    path = ensemble_run["artifacts"]["ensemble"]
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model_type"] == "ensemble" and manifest["model"]["members"] == ["baseline", "transformer"]
+    weights = manifest["model"]["weights"]
+    assert sum(weights) == pytest.approx(1.0) and 0 < weights[0] < 1
+    for member in ("baseline", "transformer"):
+        member_manifest = json.loads((path / "members" / member / "manifest.json").read_text(encoding="utf-8"))
+        assert member_manifest["model_type"] == member and member_manifest["candidate"] == member
+    assert any(name.startswith("members/transformer/") for name in manifest["files"])  # checksummed with the rest
+    log = ensemble_run["candidates"]["ensemble"]["training"]
+    assert len(log["weight_trials"]) == 9 and "tuned on validation" in log["note"]
+
+    model = training.load(path)
+    assert isinstance(model, EnsembleClassifier) and model.multi_label
+    members = [training.load(ensemble_run["artifacts"][m]) for m in ("baseline", "transformer")]
+    split = sample_data.validation
+    member_scores = [m.predict_scores(split.texts, split.titles) for m in members]
+    mixed = model.predict_scores(split.texts, split.titles)
+    np.testing.assert_allclose(mixed, weights[0] * member_scores[0] + weights[1] * member_scores[1], atol=1e-6)
+    # multi-label thresholds re-tuned on the mixed validation scores, not copied from a member
+    np.testing.assert_allclose(model.thresholds, tune_thresholds(mixed, split.indicator(model.labels)))
+    prediction = model.predict(split.texts[:2], split.titles[:2])[0]
+    assert prediction.label in model.labels and prediction.labels[0] == prediction.label
+
+    report_md = (Path(ensemble_run["artifacts"]["ensemble"]).parents[1] / "report.md").read_text(encoding="utf-8")
+    assert "Ensemble: weighted mean of `baseline`" in report_md and "tuned on validation" in report_md
+
+
+@pytest.mark.slow
+def test_a_changed_member_file_stops_the_load(ensemble_run: dict, tmp_path: Path) -> None:
+    import shutil
+
+    import training
+    from training.artifact import ArtifactError
+
+    copy = tmp_path / "ensemble"
+    shutil.copytree(ensemble_run["artifacts"]["ensemble"], copy)
+    weights = max((p for p in (copy / "members" / "transformer").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    with weights.open("ab") as handle:  # one byte more in the member's largest file (its weights)
+        handle.write(b"\0")
+    with pytest.raises(ArtifactError, match="members/transformer/.*corrupt"):
+        training.load(copy)
+
+
+@pytest.mark.slow
+def test_ensemble_predicts_from_the_command_line_and_explains(ensemble_run: dict) -> None:
+    import training
+    from training.evaluation.explain import explain
+
+    path = ensemble_run["artifacts"]["ensemble"]
+    text, title = "أدانت وزارة الخارجية الهجوم الإرهابي. والتقى الوزير نظيره لبحث التعاون.", "إدانة الهجوم"
+    cli = subprocess.run([sys.executable, "-m", "training", "predict", "--model", str(path), "--text", text,
+                          "--title", title], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    printed = json.loads(cli.stdout)
+    model = training.load(path)
+    assert printed["label"] == model.predict([text], [title])[0].label
+    result = explain(model, text, title, top_k=5)
+    assert result.method == "occlusion" and result.label == printed["label"]
+    assert {e.kind for e in result.evidence + result.counter_evidence} <= {"sentence", "title"}
+    with pytest.raises(ValueError, match="occlusion"):
+        explain(model, text, title, method="linear")
+
+
+@pytest.mark.slow
+def test_ensemble_is_served_over_http(ensemble_run: dict, model_name: str, tmp_path: Path) -> None:
+    import httpx
+    from server_process import free_port, start_bentoml, stop, wait_ready
+
+    from training import registry
+
+    entry = registry.register(ensemble_run["artifacts"]["ensemble"], model_name, ensemble_run)
+    assert (Path(entry["path"]) / "members" / "baseline" / "manifest.json").is_file()  # the store copied it all
+    port, log = free_port(), tmp_path / "server.log"
+    proc = start_bentoml(port, log, ARABIC_NEWS_MODEL_TAG=entry["tag"], ARABIC_NEWS_TORCH_THREADS="1")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc, log)
+        with httpx.Client(base_url=url, timeout=120) as http:
+            assert http.get("/metadata").json()["model_type"] == "ensemble"
+            texts = ["فاز المنتخب الوطني بالمباراة النهائية", "أدانت الوزارة الهجوم الإرهابي"]
+            classified = http.post("/classify", json={"texts": texts})
+            assert classified.status_code == 200, classified.text
+            predictions = classified.json()["predictions"] if isinstance(classified.json(), dict) else classified.json()
+            assert len(predictions) == 2 and all(p["label"] in ensemble_run["labels"] for p in predictions)
+            explained = http.post("/explain", json={"text": texts[1] + ". وقال المتحدث إن التحقيق مستمر.", "top_k": 3})
+            assert explained.status_code == 200, explained.text
+            assert explained.json()["method"] == "occlusion"
+            linear = http.post("/explain", json={"text": texts[1], "method": "linear"})
+            assert linear.status_code == 400 and "linear" in linear.text
+    finally:
+        stop(proc)
