@@ -63,6 +63,7 @@ def test_train_with_unlabelled_articles(sample_data, tmp_path: Path) -> None:
     assert log["kept"] == "self-trained"
     added = log["trials"][0]["added"]
     assert set(added) == set(sample_data.label_names) and 0 < sum(added.values()) <= 60 + 10 * len(added)
+    assert "## Self-training (baseline)" in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
 
 
 def test_the_reserved_holdout_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

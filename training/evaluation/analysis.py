@@ -7,7 +7,6 @@ the top-scoring label is the article's primary label.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -16,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from ..data.loading import LabelledData, Split
+from .metrics import confidence_and_correct, expected_calibration_error, reliability_table  # noqa: F401 (notebooks)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "arabic-news-topics"
 LENGTH_EDGES = (0, 50, 100, 200, 400)
 # A small grid for the notebooks' fallback model: one logistic regression, smaller vocabularies.
 QUICK_BASELINE = {"classifiers": ["logreg"], "c_values": [4.0], "char_ngrams": [3, 4], "max_features": 20_000}
-ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 
 
 # ------------------------------------------------------------------------------------- data and models
@@ -219,41 +218,6 @@ def pr_curves(scores: np.ndarray, split: Split, labels: Sequence[str]) -> dict[s
 
 
 # ----------------------------------------------------------------------------------------- calibration
-
-def confidence_and_correct(scores: np.ndarray, split: Split, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.asarray(scores, dtype=float)
-    return scores.max(axis=1), scores.argmax(axis=1) == split.primary_ids(labels)
-
-
-def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
-    """Equal-width bins: bin i holds confidences in (i/bins, (i+1)/bins]; 0 goes to the first bin."""
-    return np.clip(np.ceil(np.asarray(confidence, dtype=float) * bins - 1e-9).astype(int) - 1, 0, bins - 1)
-
-
-def reliability_table(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> pd.DataFrame:
-    """Per confidence bin: bounds, article count, mean confidence, accuracy and |accuracy - confidence|
-    (NaN for empty bins)."""
-    frame = pd.DataFrame({"bin": _bin_index(confidence, bins), "confidence": np.asarray(confidence, dtype=float),
-                          "accuracy": np.asarray(correct, dtype=float)})
-    table = frame.groupby("bin").agg(count=("accuracy", "size"), confidence=("confidence", "mean"),
-                                     accuracy=("accuracy", "mean")).reindex(range(bins))
-    table["count"] = table["count"].fillna(0).astype(int)
-    table.insert(0, "upper", (np.arange(bins) + 1) / bins)
-    table.insert(0, "lower", np.arange(bins) / bins)
-    table["gap"] = (table["accuracy"] - table["confidence"]).abs()
-    table.index.name = "bin"
-    return table
-
-
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    """ECE: sum over bins of (bin share of articles) x |bin accuracy - bin mean confidence|."""
-    table = reliability_table(confidence, correct, bins)
-    total = table["count"].sum()
-    if total == 0:
-        return float("nan")
-    filled = table[table["count"] > 0]
-    return float((filled["count"] / total * filled["gap"]).sum())
-
 
 # ------------------------------------------------------------------------------------ accuracy by group
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..artifact import Classifier, load, write_json_atomic, write_text_atomic
 from ..config import ConfigError, DataConfig, setting
 from ..data.loading import DataError, Split, canonical, read_evaluation_set
-from .metrics import evaluate_scores
+from .metrics import confidence_and_correct, evaluate_scores, expected_calibration_error
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,6 @@ def split_hashes(split: Split) -> list[str]:
 
 def calibration(scores: np.ndarray, split: Split, labels: Sequence[str], bins: int = 10) -> dict:
     """Expected calibration error of the top label's score, and the multi-class Brier score (0 = perfect, 2 = worst)."""
-    from .analysis import confidence_and_correct, expected_calibration_error
 
     scores = np.asarray(scores, dtype=float)
     # by hand rather than sklearn's brier_score_loss, which warns on rows summing to 1 only up to float rounding

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ..data.loading import Split
@@ -86,3 +87,40 @@ def tune_thresholds(scores: np.ndarray, truth: np.ndarray, grid: Sequence[float]
         best = max(grid, key=lambda t: (f1_score(truth[:, column], scores[:, column] >= t, zero_division=0), -abs(t - 0.5)))
         thresholds.append(float(best))
     return thresholds
+
+
+# ---------------------------------------------------------------------------------------------- calibration
+
+def confidence_and_correct(scores: np.ndarray, split: Split, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=float)
+    return scores.max(axis=1), scores.argmax(axis=1) == split.primary_ids(labels)
+
+
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bins: bin i holds confidences in (i/bins, (i+1)/bins]; 0 goes to the first bin."""
+    return np.clip(np.ceil(np.asarray(confidence, dtype=float) * bins - 1e-9).astype(int) - 1, 0, bins - 1)
+
+
+def reliability_table(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> pd.DataFrame:
+    """Per confidence bin: bounds, article count, mean confidence, accuracy and |accuracy - confidence|
+    (NaN for empty bins)."""
+    frame = pd.DataFrame({"bin": _bin_index(confidence, bins), "confidence": np.asarray(confidence, dtype=float),
+                          "accuracy": np.asarray(correct, dtype=float)})
+    table = frame.groupby("bin").agg(count=("accuracy", "size"), confidence=("confidence", "mean"),
+                                     accuracy=("accuracy", "mean")).reindex(range(bins))
+    table["count"] = table["count"].fillna(0).astype(int)
+    table.insert(0, "upper", (np.arange(bins) + 1) / bins)
+    table.insert(0, "lower", np.arange(bins) / bins)
+    table["gap"] = (table["accuracy"] - table["confidence"]).abs()
+    table.index.name = "bin"
+    return table
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE: sum over bins of (bin share of articles) x |bin accuracy - bin mean confidence|."""
+    table = reliability_table(confidence, correct, bins)
+    total = table["count"].sum()
+    if total == 0:
+        return float("nan")
+    filled = table[table["count"] > 0]
+    return float((filled["count"] / total * filled["gap"]).sum())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -18,8 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .analysis import ARABIC
-
+ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 ARABIC_FONTS = ["DejaVu Sans", "Noto Naskh Arabic", "Noto Sans Arabic", "Amiri", "Arial"]
 
 

@@ -67,6 +67,21 @@ def why_the_winner_won(report: dict) -> str:
             f"{gap * 100:.1f} points over `{ranking[1]}` ({runner_up['validation']['macro_f1']:.4f}).")
 
 
+def self_training_lines(log: dict | None) -> list[str]:
+    """What self-training added per label in each trial, and which model was kept."""
+    if not log:
+        return []
+    labels = list(log["trials"][0]["added"]) if log["trials"] else []
+    lines = ["## Self-training (baseline)", "",
+             f"{log['unlabelled_articles']} unlabelled articles; gold-only validation macro-F1 "
+             f"{log['gold_validation_macro_f1']:.4f}; kept: **{log['kept']}**.", "",
+             "| weight | round | " + " | ".join(f"+{label}" for label in labels) + " | validation macro-F1 | seconds |",
+             "|---:|---:|" + "---:|" * len(labels) + "---:|---:|"]
+    lines += [f"| {t['weight']:g} | {t['round']} | " + " | ".join(str(t["added"][label]) for label in labels)
+              + f" | {t['validation_macro_f1']:.4f} | {t['seconds']:.0f} |" for t in log["trials"]]
+    return lines + [""]
+
+
 def write_reports(report: dict, run_dir: Path) -> None:
     """Write report.md and one confusion-matrix PNG per candidate (validation) and for the winner's test."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +112,7 @@ def write_reports(report: dict, run_dir: Path) -> None:
         log = report["candidates"]["ensemble"]["training"]
         lines += ["Ensemble: weighted mean of " + " and ".join(f"`{name}` x {w:.2f}" for name, w in log["weights"].items())
                   + f". {log['weight_search']}. Note: {log['note']}.", ""]
+    lines += self_training_lines(report["candidates"].get("baseline", {}).get("training", {}).get("self_training"))
     test = report["test"]
     lines += [f"## Test ({report['best']}, evaluated once)", "",
               f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
