@@ -32,7 +32,14 @@ from ..config import BaselineConfig, ConfigError
 from ..data.loading import LabelledData, compose_inputs
 from ..data.normalize import ArabicNormalizer
 from ..evaluation.metrics import tune_thresholds
-from .sklearn_fast import CalibratedLinearScores, as_fast, as_stock, calibration_fold_scores, transform_blocks, vectorizer
+from .sklearn_fast import (
+    CalibratedLinearScores,
+    as_fast,
+    as_stock,
+    calibration_fold_scores,
+    transform_blocks,
+    vectorizer,
+)
 
 logger = logging.getLogger(__name__)
 

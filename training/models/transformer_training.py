@@ -26,8 +26,16 @@ from ..config import ConfigError, TransformerConfig
 from ..data.loading import LabelledData, compose_inputs
 from ..encoders.tokenizer import build_tokenizer, resolve_normalizer
 from ..evaluation.metrics import tune_thresholds
-from .fine_tuning import (class_weights, hidden_size, majority_macro_f1, plan_fine_tuning, plateau_early_stopping,
-                          positive_weights, soft_target_loss, target_rows)
+from .fine_tuning import (
+    class_weights,
+    hidden_size,
+    majority_macro_f1,
+    plan_fine_tuning,
+    plateau_early_stopping,
+    positive_weights,
+    soft_target_loss,
+    target_rows,
+)
 from .hf_common import configure_threads, device_arguments, is_main_process, mixed_precision, time_budget_callback
 from .onnx_export import export_onnx
 from .transformer import TransformerClassifier
