@@ -1,4 +1,5 @@
-"""Compact encoder tooling: tokenizer building, block packing, MLM pre-training (falling loss, resume, --init)."""
+"""Compact encoder tooling: tokenizer building, block packing through datasets, MLM and ELECTRA pre-training
+(falling loss, resume, --init, fine_tuning.json, a checkpoint AutoModelForSequenceClassification loads)."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.data.loading import DataError
-from training.encoders.pretrain import CONTINUATION, SPECIAL, WORD_START, pack_blocks, word_offsets
+from training.data.loading import DataError, compose_inputs
+from training.encoders.pretrain import CONTINUATION, SPECIAL, WORD_START, group_blocks, word_offsets
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +28,17 @@ def corpus(tmp_path_factory, sample_data) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tokenizer_dir(tmp_path_factory, corpus) -> Path:
+def tokenizer_dir(tmp_path_factory, corpus, cache_dir) -> Path:
     out = tmp_path_factory.mktemp("tokenizer")
-    assert main(["build-tokenizer", "--corpus", str(corpus), "--vocab-size", "1500", "--out", str(out)]) == 0
+    assert main(["build-tokenizer", "--corpus", str(corpus), "--vocab-size", "1500", "--out", str(out),
+                 "--cache-dir", str(cache_dir)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """A datasets cache of the test session's own (the corpus, its normalised text and packed blocks)."""
+    return tmp_path_factory.mktemp("datasets-cache")
 
 
 def test_build_tokenizer_cli_writes_an_autotokenizer(tokenizer_dir, sample_data):
@@ -50,29 +58,75 @@ def test_build_tokenizer_cli_writes_an_autotokenizer(tokenizer_dir, sample_data)
     assert stats["tokens_per_word"] < 3 and stats["unk_rate"] < 0.01
 
 
-def test_corpus_reader_refuses_the_holdout(tmp_path):
-    from training.encoders.tokenizer import read_corpus
+def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys):
+    from training.encoders.tokenizer import load_corpus
 
     holdout = tmp_path / "holdout" / "articles.jsonl"
     holdout.parent.mkdir()
     holdout.write_text('{"text": "x"}\n', encoding="utf-8")
     with pytest.raises(DataError, match="holdout"):
-        list(read_corpus(holdout))
+        load_corpus(holdout)
     with pytest.raises(DataError, match="no such corpus"):
-        list(read_corpus(tmp_path / "missing.jsonl.gz"))
+        load_corpus(tmp_path / "missing.jsonl.gz")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "نص"}\n{"text": "نص آخر"\n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 2: not valid JSON"):
+        load_corpus(broken, cache_dir=str(tmp_path / "cache"))
+    no_text = tmp_path / "no_text.jsonl"
+    no_text.write_text('{"body": "نص"}\n', encoding="utf-8")
+    assert main(["build-tokenizer", "--corpus", str(no_text), "--out", str(tmp_path / "tok"),
+                 "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert "no `text` column" in capsys.readouterr().err
+    assert main(["pretrain", "--corpus", str(no_text), "--out", str(tmp_path / "enc"), "--objective", "bert"]) == 2
+    assert "--objective: expected one of mlm, electra" in capsys.readouterr().err
 
 
-def test_pack_blocks_and_whole_word_offsets():
-    docs = [([10, 11, 12], [WORD_START, CONTINUATION, WORD_START]), ([20, 21], [WORD_START, WORD_START]),
-            ([30, 31, 32, 33], [WORD_START, CONTINUATION, CONTINUATION, WORD_START])]
-    ids, flags = pack_blocks(iter(docs), seq_len=6, cls_id=1, sep_id=2)
+def test_corpus_texts_reads_a_window_of_rows(corpus, cache_dir):
+    from training.data.normalize import normalizer_for
+    from training.encoders.tokenizer import corpus_texts, load_corpus
+
+    normalizer = normalizer_for("default")
+    rows = load_corpus(corpus, max_docs=3, cache_dir=str(cache_dir))
+    expected = normalizer.transform(compose_inputs(rows["text"], rows["title"]))
+    assert corpus_texts(corpus, normalizer, max_docs=2, skip_docs=1) == expected[1:3]
+
+
+def test_group_blocks_and_whole_word_offsets():
+    batch = {"input_ids": [[10, 11, 12], [20, 21], [30, 31, 32, 33]],
+             "flags": [[WORD_START, CONTINUATION, WORD_START], [WORD_START, WORD_START],
+                       [WORD_START, CONTINUATION, CONTINUATION, WORD_START]]}
+    blocks = group_blocks(batch, seq_len=6, cls_id=1, sep_id=2)
     # stream: 10 11 12 S 20 21 S 30 31 32 33 S -> bodies of 4, the trailing partial body is dropped
-    assert ids.tolist() == [[1, 10, 11, 12, 2, 2], [1, 20, 21, 2, 30, 2], [1, 31, 32, 33, 2, 2]]
+    assert blocks["input_ids"] == [[1, 10, 11, 12, 2, 2], [1, 20, 21, 2, 30, 2], [1, 31, 32, 33, 2, 2]]
+    flags = np.array(blocks["flags"])
     assert flags[0].tolist() == [SPECIAL, WORD_START, CONTINUATION, WORD_START, SPECIAL, SPECIAL]
     offsets = word_offsets(flags[0])
     assert offsets[2][0] == offsets[1][1]  # a continuation starts where its word's previous piece ended
     assert offsets[3][0] > offsets[2][1]  # a new word leaves a gap
     assert offsets[0].tolist() == [0, 0] and offsets[4].tolist() == [0, 0]
+
+
+def test_packing_goes_through_datasets_and_its_cache(corpus, tokenizer_dir, cache_dir):
+    """Blocks are a datasets.Dataset of equal-length [CLS] ... [SEP] rows; a second call is served from the cache
+    files datasets wrote (same fingerprint), not recomputed."""
+    from transformers import AutoTokenizer
+
+    from training.encoders.pretrain import PretrainConfig, packed_blocks
+    from training.encoders.tokenizer import resolve_normalizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = PretrainConfig(corpus=str(corpus), out="unused", tokenizer=str(tokenizer_dir), seq_len=32,
+                            cache_dir=str(cache_dir))
+    _, normalizer = resolve_normalizer("auto", str(tokenizer_dir))
+    blocks = packed_blocks(config, tokenizer, normalizer)
+    ids = np.stack(blocks[:]["input_ids"])
+    assert ids.shape[1] == 32 and len(ids) > 50
+    assert (ids[:, 0] == tokenizer.cls_token_id).all() and (ids[:, -1] == tokenizer.sep_token_id).all()
+    assert blocks.cache_files and all(Path(f["filename"]).is_relative_to(cache_dir) for f in blocks.cache_files)
+    again = packed_blocks(config, tokenizer, normalizer)
+    assert again._fingerprint == blocks._fingerprint and again.cache_files == blocks.cache_files
+    config.seq_len = 16  # another length is another fingerprint
+    assert packed_blocks(config, tokenizer, normalizer)._fingerprint != blocks._fingerprint
 
 
 def test_whole_word_masking_masks_every_piece_of_a_word(tokenizer_dir):
@@ -109,7 +163,7 @@ def test_sparse_mlm_head_matches_the_full_head():
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
-    from training.encoders.pretrain import sparse_mlm_class
+    from training.encoders.electra import sparse_mlm_class
 
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     torch.manual_seed(0)
@@ -127,23 +181,25 @@ def test_sparse_mlm_head_matches_the_full_head():
 
 
 @pytest.mark.slow
-def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_path):
+def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, cache_dir, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     from training.encoders.tokenizer import read_normalizer_settings
 
     out = tmp_path / "encoder"
-    common = ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out), "--layers", "1",
-              "--hidden", "64", "--heads", "2", "--seq-len", "64", "--batch-size", "16", "--learning-rate", "3e-3",
-              "--max-steps", "40", "--save-steps", "20", "--eval-blocks", "16", "--warmup-ratio", "0.05", "--whole-word-mask"]
+    common = ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out),
+              "--encoder.layers", "1", "--encoder.hidden", "64", "--encoder.heads", "2", "--seq-len", "64",
+              "--batch-size", "16", "--learning-rate", "3e-3", "--max-steps", "40", "--save-steps", "20",
+              "--eval-blocks", "16", "--warmup-ratio", "0.05", "--whole-word-mask", "--dropout", "0",
+              "--cache-dir", str(cache_dir), "--fine-tuning.learning-rate", "4e-4"]
     # a first run cut short by its time budget leaves a checkpoint; --resume finishes the planned 40 steps
-    assert main(common + ["--time-budget", "0.01"]) == 0
+    assert main(common + ["--time-budget-s", "0.01"]) == 0
     first = json.loads((out / "pretrain_summary.json").read_text())
     assert first["stopped_by_time_budget"] and first["steps"] < 40
     assert list((out / "checkpoints").glob("checkpoint-*"))
     assert main(common + ["--resume"]) == 0
     summary = json.loads((out / "pretrain_summary.json").read_text())
-    assert summary["steps"] == 40 and summary["whole_word_mask"] is True
+    assert summary["steps"] == 40 and summary["whole_word_mask"] is True and summary["objective"] == "mlm"
     with (out / "loss_curve.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     losses = [float(r["loss"]) for r in rows if r["loss"]]
@@ -152,6 +208,10 @@ def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_p
     assert read_normalizer_settings(out)["preset"] == "default"
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForMaskedLM"]
+    assert config["hidden_dropout_prob"] == 0.1  # pre-trained without dropout, fine-tuned with it
+    # given on the command line, the rest from train's size rule for a 64-wide pre-trained encoder
+    assert json.loads((out / "fine_tuning.json").read_text()) == {"learning_rate": 4e-4, "epochs": 12.0,
+                                                                   "early_stopping_patience": 6}
     # the output is a normal checkpoint: the classifier loads its encoder weights
     model = AutoModelForSequenceClassification.from_pretrained(str(out), num_labels=4)
     assert model.config.hidden_size == 64
@@ -159,6 +219,60 @@ def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, tmp_p
     # --init: continued pre-training of an existing checkpoint (its own tokenizer)
     adapted = tmp_path / "adapted"
     assert main(["pretrain", "--corpus", str(corpus), "--init", str(out), "--out", str(adapted), "--seq-len", "64",
-                 "--batch-size", "8", "--max-steps", "3", "--no-whole-word-mask"]) == 0
+                 "--batch-size", "8", "--max-steps", "3", "--no-whole-word-mask", "--cache-dir", str(cache_dir)]) == 0
     assert json.loads((adapted / "pretrain_summary.json").read_text())["init"] == str(out)
     assert (adapted / "model.safetensors").is_file() and (adapted / "tokenizer.json").is_file()
+
+
+def test_electra_generator_shares_the_embeddings_and_learns_detection():
+    """One embedding tensor for generator and discriminator (in the state dict once), and a generator loss that falls
+    when trained on a fixed batch (its gradient reaches the shared embeddings through the tied output projection)."""
+    import torch
+
+    from training.encoders.electra import electra_pretrainer, generator_shape
+
+    assert generator_shape(256, 4, 0.25) == (64, 1) and generator_shape(128, 2, 0.25) == (32, 1)
+    torch.manual_seed(0)
+    model = electra_pretrainer(32, 2, 0.25, 50.0, dict(vocab_size=60, num_hidden_layers=1, max_position_embeddings=64,
+                                                       pad_token_id=0, hidden_dropout_prob=0.0,
+                                                       attention_probs_dropout_prob=0.0))
+    assert model.generator.embeddings is model.discriminator.electra.embeddings
+    names = list(model.state_dict())
+    assert sum("word_embeddings" in n for n in names) == 1 and not any(n.startswith("generator.embeddings.") for n in names)
+    ids = torch.randint(5, 60, (8, 16))
+    labels = torch.full_like(ids, -100)
+    labels[:, ::4] = ids[:, ::4]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        output = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels)
+        output.loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+        losses.append(output.generator_loss.item())
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+@pytest.mark.slow
+def test_electra_pretrain_writes_a_classifier_loadable_discriminator(corpus, tokenizer_dir, cache_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "electra"
+    common = ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out), "--objective",
+              "electra", "--encoder.layers", "1", "--encoder.hidden", "64", "--encoder.heads", "2", "--seq-len", "32",
+              "--batch-size", "8", "--max-steps", "6", "--save-steps", "3", "--eval-blocks", "8", "--mlm-probability",
+              "0.25", "--dropout", "0", "--cache-dir", str(cache_dir), "--seed", "3"]
+    assert main(common + ["--time-budget-s", "0.01"]) == 0
+    assert json.loads((out / "pretrain_summary.json").read_text())["steps"] < 6
+    assert main(common + ["--resume"]) == 0  # the pre-trainer's checkpoints (shared embeddings) resume too
+    summary = json.loads((out / "pretrain_summary.json").read_text())
+    assert summary["objective"] == "electra" and summary["steps"] == 6
+    assert summary["trained_parameters"] > summary["encoder_parameters"]  # the generator is trained, not kept
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["ElectraForPreTraining"] and config["hidden_dropout_prob"] == 0.1
+    assert set(json.loads((out / "fine_tuning.json").read_text())) == {"learning_rate", "epochs", "early_stopping_patience"}
+    model = AutoModelForSequenceClassification.from_pretrained(str(out), num_labels=4)
+    assert type(model).__name__ == "ElectraForSequenceClassification" and model.config.hidden_size == 64
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    logits = model(**tokenizer(["مباراة كرة القدم"], return_tensors="pt")).logits
+    assert logits.shape == (1, 4)

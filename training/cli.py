@@ -18,9 +18,9 @@ from typing import Any, Callable, Sequence
 
 from .artifact import ArtifactError
 from .config import TrainConfig
-from .settings import ConfigError, add_config_arguments, config_from_args, load_config_file
 from .data.loading import DataError
 from .predict import PredictConfig, run_predict
+from .settings import ConfigError, add_config_arguments, config_from_args, load_config_file
 from .suggest import SuggestConfig, run_suggest
 
 logger = logging.getLogger("training")

@@ -53,20 +53,6 @@ def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bi
                        "reason": f"both scored on this run's {len(test)} test articles"}
 
 
-def champion_markdown(champion: dict) -> str:
-    lines = ["", "## Served model (champion) vs this run", ""]
-    if champion.get("compared"):
-        t = champion["test"]
-        lines += [f"On the same {champion['articles']} test articles: new version macro-F1 "
-                  f"{champion['new_test_macro_f1']:.4f}; served `{champion['tag']}` macro-F1 {t['macro_f1']:.4f}, "
-                  f"accuracy {t['accuracy']:.4f}, ECE {t['calibration']['ece']:.4f}."]
-    else:
-        lines += [f"Not compared with `{champion['tag']}`: {champion['reason']}."]
-    if champion.get("decision"):
-        lines += ["", champion["decision"]]
-    return "\n".join(lines) + "\n"
-
-
 PROMOTE_HINT = "`python -m training models promote {tag}`"
 
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from .artifact import Classifier, save, write_json_atomic
 from .config import ConfigError, TrainConfig, check
+from .data.articles import Articles
 from .data.loading import LabelledData, describe, load_data
 from .data.normalize import normalizer_for
 from .evaluation.metrics import evaluate_scores
@@ -47,26 +48,24 @@ def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
 
 
 def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path,
-                     trained: Sequence[Candidate] = ()) -> Candidate:
+                     trained: Sequence[Candidate] = (), unlabelled: Articles | None = None) -> Candidate:
     started = time.perf_counter()
     if name == "baseline":
         from .models.baseline import train_baseline
 
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
         classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
-        if config.unlabelled:
-            from .data.unlabelled import read_unlabelled
+        if unlabelled is not None:
             from .models.self_training import self_train
 
-            unlabelled = read_unlabelled(config.unlabelled, config.data, data)
             classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer)
     elif name == "transformer":
         from .models.distillation import distillation_for_run
         from .models.transformer_training import train_transformer
 
         teacher = next((c.classifier for c in trained if c.name == "baseline"), None)
-        distill = (distillation_for_run(config, data, teacher)
-                   if config.unlabelled and config.transformer.distill_articles > 0 else None)
+        distill = (distillation_for_run(config, data, teacher, unlabelled)
+                   if unlabelled is not None and config.transformer.distill_articles > 0 else None)
         classifier, log = train_transformer(data, config.transformer, config.seed, config.low_confidence,
                                             work_dir=run_dir / "transformer-work", distill=distill)
     elif name == "ensemble":
@@ -89,10 +88,15 @@ def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir
 def train_candidates(data: LabelledData, config: TrainConfig, run_dir: Path) -> list[Candidate]:
     """Every candidate of ``--models``, trained in the order of CANDIDATES (the baseline can teach the transformer,
     both come before the ensemble that combines them) and returned in the order given."""
+    unlabelled = None
+    if config.unlabelled:  # read once: self-training and distillation learn from the same articles
+        from .data.unlabelled import read_unlabelled
+
+        unlabelled = read_unlabelled(config.unlabelled, config.data, data)
     order = sorted(config.models, key=CANDIDATES.index)
     trained: list[Candidate] = []
     for name in order:
-        trained.append(_train_candidate(name, data, config, run_dir, trained))
+        trained.append(_train_candidate(name, data, config, run_dir, trained, unlabelled))
     return sorted(trained, key=lambda c: config.models.index(c.name))
 
 
@@ -194,11 +198,5 @@ def run(config: TrainConfig) -> dict:
     from .evaluation.report import write_reports
 
     write_reports(report, run_dir)
-    if report.get("champion"):
-        from .artifact import write_text_atomic
-        from .promotion import champion_markdown
-
-        markdown = (run_dir / "report.md").read_text(encoding="utf-8") + champion_markdown(report["champion"])
-        write_text_atomic(run_dir / "report.md", markdown)
     write_json_atomic(run_dir / "report.json", report)
     return report

@@ -1,33 +1,37 @@
-"""Masked-language-model pre-training of a compact Arabic BERT: ``python -m training pretrain``.
+"""Pre-training of a compact Arabic encoder on unlabelled text: ``python -m training pretrain``.
 
-The corpus (JSONL or gzip JSONL, title + text) is normalised with the tokenizer's preset, tokenised and packed
-into fixed-length blocks (``[CLS] tokens... [SEP]``, documents separated by ``[SEP]``), cached under
-``OUT/blocks/`` so a resumed run skips that work. ``DataCollatorForLanguageModeling`` masks 15% of the tokens
-(``--whole-word-mask``: every piece of a chosen word). Checkpoints go to ``OUT/checkpoints/`` every
-``--save-steps`` (``--resume`` continues from the last one); the loss curve is written to
-``OUT/loss_curve.json`` and ``.csv`` as training runs. The finished model and tokenizer are saved into OUT
-itself, a normal checkpoint directory that ``--transformer-model OUT`` fine-tunes. ``--init ID_OR_PATH``
-continues pre-training an existing checkpoint.
+Objectives (``--objective``): ``mlm``, masked-language modelling with the "cramming" choices (Geiping &
+Goldstein, 2022: loss on masked positions only, lr 1e-3 on a one-cycle schedule, i.e. linear warm-up then linear
+decay to zero, short blocks, dropout as --dropout), or ``electra``, replaced-token detection (see electra.py).
+
+The corpus goes through ``datasets``: ``load_dataset`` reads it, ``Dataset.map`` normalises it (the tokenizer's
+preset), tokenises it and packs it into ``[CLS] tokens... [SEP]`` blocks of ``--seq-len`` (documents separated by
+[SEP], like run_mlm.py's group_texts), each step cached by datasets so a resumed or repeated run skips it.
+``DataCollatorForLanguageModeling`` masks the blocks. Checkpoints go to ``OUT/checkpoints/`` (``--resume``
+continues from the last one); the loss curve is written to ``OUT/loss_curve.json`` and ``.csv`` as training runs.
+The finished encoder (the ELECTRA discriminator, or the MLM model) and tokenizer are saved into OUT itself, with
+``fine_tuning.json`` (learning_rate, epochs, early_stopping_patience) that ``train`` reads when fine-tuning it.
 
 No torch/transformers import at module level (the CLI imports this module at start-up).
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import hashlib
+import io
 import json
 import logging
 import math
-import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from ..data.loading import DataError, compose_inputs
+from ..artifact import write_json_atomic, write_text_atomic
+from ..config import CompactEncoderConfig, ConfigError, setting
+from ..data.loading import DataError
 from ..models.hf_common import (
     configure_threads,
     device_arguments,
@@ -35,7 +39,8 @@ from ..models.hf_common import (
     max_across_ranks,
     time_budget_callback,
 )
-from .tokenizer import read_corpus, resolve_normalizer, write_normalizer_settings
+from .electra import build_model, fine_tunable_part, fine_tuning_advice, write_checkpoint
+from .tokenizer import _fingerprint, normalised_corpus, resolve_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -43,29 +48,111 @@ WORD_START, CONTINUATION, SPECIAL = 1, 0, 2
 PLAN_FILE = "pretrain_plan.json"
 
 
+@dataclass
+class FineTuningAdvice:
+    """Fine-tuning settings recorded in the checkpoint's fine_tuning.json (read by `train`); empty: by model size."""
+
+    learning_rate: float | None = setting(None, "Peak learning rate to fine-tune this encoder with.")
+    epochs: float | None = setting(None, "Fine-tuning epochs (upper bound).")
+    early_stopping_patience: int | None = setting(None, "Evaluations without improvement before stopping (0: never).")
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of `python -m training pretrain`."""
+
+    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with `text` and "
+                          "optional `title`; required. ../shared/holdout is refused.", common=True)
+    out: str = setting("", "Output checkpoint directory (fine-tune it with --transformer.model OUT); required.", common=True)
+    tokenizer: str | None = setting(None, "Tokenizer directory (from build-tokenizer); default: the --init checkpoint's.",
+                                    common=True)
+    objective: Literal["mlm", "electra"] = setting(
+        "mlm", "mlm (masked-language modelling) or electra (replaced-token detection; the discriminator is saved).",
+        common=True)
+    init: str | None = setting(None, "Hub id or checkpoint to continue pre-training with mlm (domain adaptation); "
+                               "--encoder.* is then ignored.")
+    encoder: CompactEncoderConfig = setting(CompactEncoderConfig(), "Shape of a new encoder (vocabulary: the tokenizer's).")
+    seq_len: int = setting(128, "Tokens per packed block (short blocks: more steps per CPU-minute).")
+    batch_size: int = setting(32, "Blocks per device and step.")
+    gradient_accumulation_steps: int = setting(1, "Steps to accumulate before an optimiser step.")
+    learning_rate: float = setting(1e-3, "Peak AdamW learning rate of the one-cycle schedule.")
+    weight_decay: float = setting(0.01, "AdamW weight decay.")
+    warmup_ratio: float = setting(0.06, "Linear warm-up share of the steps (then linear decay to zero).")
+    mlm_probability: float = setting(0.15, "Share of tokens masked (electra: replaced by the generator).")
+    dropout: float = setting(0.1, "Hidden and attention dropout while pre-training (the saved encoder fine-tunes with "
+                             "0.1 either way).")
+    whole_word_mask: bool = setting(False, "Mask every piece of a chosen word together (needs a fast tokenizer).")
+    generator_size: float = setting(0.25, "electra: generator width as a share of the encoder's hidden size.")
+    discriminator_weight: float = setting(50.0, "electra: weight of the replaced-token-detection loss (ELECTRA's 50).")
+    max_steps: int = setting(0, "Optimiser steps (0: from --time-budget-s, else one epoch).", common=True)
+    time_budget_s: float = setting(0.0, "Stop after this many seconds of training in this run; without --max-steps "
+                                   "the schedule is sized to fit it.", common=True)
+    max_docs: int | None = setting(None, "Use only the first N corpus rows.", common=True)
+    eval_blocks: int = setting(128, "Blocks held out for the validation loss.")
+    save_steps: int = setting(0, "Checkpoint (and evaluate) every N steps (0: ~10 per run).")
+    normalizer_preset: Literal["auto", "default", "arabert", "minimal"] = setting(
+        "auto", "auto (the tokenizer's normalizer.json, else by id) or a preset.")
+    resume: bool = setting(False, "Continue from the last checkpoint in OUT/checkpoints.", common=True)
+    seed: int = setting(13, "One seed for initialisation, masking, sampling and order.")
+    threads: int = setting(0, "torch threads (0: the idle cores).")
+    cache_dir: str | None = setting(None, "datasets cache for the corpus, its normalised text and packed blocks "
+                                    "(default: datasets' own, ~/.cache/huggingface/datasets).")
+    fine_tuning: FineTuningAdvice = setting(FineTuningAdvice(), "Recommended fine-tuning settings.")
+
+    def validate(self) -> None:
+        if not self.corpus or not self.out:
+            raise ConfigError("pretrain: --corpus FILE and --out DIR are required")
+        if not self.tokenizer and not self.init:
+            raise ConfigError("pretrain: give --tokenizer DIR (build one with `python -m training build-tokenizer`) "
+                              "or --init CHECKPOINT")
+        for name, low, high in (("mlm_probability", 0.0, 1.0), ("dropout", -1e-9, 1.0), ("generator_size", 0.0, 1.0)):
+            if not low < getattr(self, name) < high:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a share between 0 and 1")
+        if self.seq_len < 8 or self.batch_size < 1:
+            raise ConfigError(f"--seq-len {self.seq_len} / --batch-size {self.batch_size}: expected >= 8 and >= 1")
+
+
 # ------------------------------------------------------------------------------------------ packing
 
-def pack_blocks(token_streams: Any, seq_len: int, cls_id: int, sep_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate documents (each ``(ids, word_start_flags)``), separated by [SEP], into ``[CLS] ... [SEP]``
-    blocks of exactly ``seq_len`` tokens; the last partial block is dropped. Returns (ids, flags) arrays where
-    flags mark word starts (1), word continuations (0) and special tokens (2)."""
+def tokenize_batch(batch: dict, tokenizer: Any) -> dict:
+    """``input_ids`` and word-start ``flags`` (from the fast tokenizer's word ids) of each normalised text."""
+    encoded = tokenizer(batch["text"], add_special_tokens=False, verbose=False)
+    flags = []
+    for i, ids in enumerate(encoded["input_ids"]):
+        words = encoded.word_ids(i) if tokenizer.is_fast else list(range(len(ids)))
+        flags.append([WORD_START if j == 0 or words[j] != words[j - 1] else CONTINUATION for j in range(len(ids))])
+    return {"input_ids": encoded["input_ids"], "flags": flags}
+
+
+def group_blocks(batch: dict, seq_len: int, cls_id: int, sep_id: int) -> dict:
+    """run_mlm.py's group_texts for BERT blocks: concatenate the batch's documents, each followed by [SEP], and cut
+    ``[CLS] body [SEP]`` blocks of exactly ``seq_len`` tokens; the batch's last partial block is dropped. Flags mark
+    word starts (1), continuations (0) and special tokens (2)."""
     body = seq_len - 2
-    ids_out: list[np.ndarray] = []
-    flags_out: list[np.ndarray] = []
-    buffer_ids: list[int] = []
-    buffer_flags: list[int] = []
-    for ids, flags in token_streams:
-        buffer_ids.extend(ids)
-        buffer_ids.append(sep_id)
-        buffer_flags.extend(flags)
-        buffer_flags.append(SPECIAL)
-        while len(buffer_ids) >= body:
-            ids_out.append(np.array([cls_id] + buffer_ids[:body] + [sep_id], dtype=np.int32))
-            flags_out.append(np.array([SPECIAL] + buffer_flags[:body] + [SPECIAL], dtype=np.uint8))
-            del buffer_ids[:body], buffer_flags[:body]
-    if not ids_out:
-        return np.zeros((0, seq_len), np.int32), np.zeros((0, seq_len), np.uint8)
-    return np.stack(ids_out), np.stack(flags_out)
+    ids = [token for doc in batch["input_ids"] for token in (*doc, sep_id)]
+    flags = [flag for doc in batch["flags"] for flag in (*doc, SPECIAL)]
+    whole = len(ids) // body * body
+    return {"input_ids": [[cls_id, *ids[i:i + body], sep_id] for i in range(0, whole, body)],
+            "flags": [[SPECIAL, *flags[i:i + body], SPECIAL] for i in range(0, whole, body)]}
+
+
+def packed_blocks(config: PretrainConfig, tokenizer: Any, normalizer: Any) -> Any:
+    """The corpus as packed blocks (a ``datasets.Dataset`` of input_ids/flags, numpy-formatted), every step cached
+    by datasets under a fingerprint of the corpus, normaliser, tokenizer vocabulary and block length."""
+    from datasets import Features, Sequence, Value
+
+    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)
+    vocabulary = _fingerprint(sorted(tokenizer.get_vocab().items()), tokenizer.is_fast)
+    tokens = texts.map(tokenize_batch, batched=True, remove_columns=["text"], fn_kwargs={"tokenizer": tokenizer},
+                       features=Features({"input_ids": Sequence(Value("int32")), "flags": Sequence(Value("int8"))}),
+                       new_fingerprint=_fingerprint("tokenize", texts._fingerprint, vocabulary), desc="tokenising")
+    blocks = tokens.map(group_blocks, batched=True, fn_kwargs={"seq_len": config.seq_len, "cls_id": tokenizer.cls_token_id,
+                                                                "sep_id": tokenizer.sep_token_id},
+                        new_fingerprint=_fingerprint("blocks", tokens._fingerprint, config.seq_len), desc="packing")
+    if len(blocks) < 2:
+        raise DataError(f"{config.corpus}: only {len(blocks)} block(s) of {config.seq_len} tokens; give more text or a "
+                        "shorter --seq-len")
+    return blocks.with_format("numpy")
 
 
 def word_offsets(flags: np.ndarray) -> np.ndarray:
@@ -79,68 +166,10 @@ def word_offsets(flags: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _documents(tokenizer: Any, corpus: str, normalizer: Any, max_docs: int | None, chunk: int = 500) -> Any:
-    """(ids, flags) per normalised corpus article, flags from the fast tokenizer's word ids."""
-    rows: list[dict] = []
-
-    def encode(batch: list[dict]) -> Any:
-        texts = normalizer.transform(compose_inputs([r["text"] for r in batch], [r.get("title") or "" for r in batch]))
-        encoded = tokenizer(texts, add_special_tokens=False, verbose=False)
-        for i, ids in enumerate(encoded["input_ids"]):
-            words = encoded.word_ids(i) if tokenizer.is_fast else list(range(len(ids)))
-            yield ids, [WORD_START if j == 0 or words[j] != words[j - 1] else CONTINUATION for j in range(len(ids))]
-
-    for row in read_corpus(corpus, max_docs):
-        rows.append(row)
-        if len(rows) == chunk:
-            yield from encode(rows)
-            rows = []
-    if rows:
-        yield from encode(rows)
-
-
-def load_or_build_blocks(out: Path, corpus: str, tokenizer: Any, normalizer: Any, seq_len: int,
-                         max_docs: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Packed blocks for this corpus/tokenizer/normaliser/length, cached in ``out/blocks``."""
-    key = json.dumps({"corpus": str(Path(corpus).resolve()), "size": Path(corpus).stat().st_size, "seq_len": seq_len,
-                      "max_docs": max_docs, "vocab": len(tokenizer), "normalizer": normalizer.get_params(),
-                      "tokenizer": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cache = out / "blocks" / f"blocks-{digest}.npz"
-    if cache.is_file():
-        with np.load(cache) as saved:
-            return saved["ids"], saved["flags"]
-    started = time.perf_counter()
-    ids, flags = pack_blocks(_documents(tokenizer, corpus, normalizer, max_docs), seq_len, tokenizer.cls_token_id,
-                             tokenizer.sep_token_id)
-    if len(ids) < 2:
-        raise DataError(f"{corpus}: only {len(ids)} block(s) of {seq_len} tokens; give more text or a shorter --seq-len")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.stem + ".partial.npz")
-    np.savez(partial, ids=ids, flags=flags)
-    os.replace(partial, cache)
-    logger.info("packed %d blocks of %d tokens in %.0f s (cached in %s)", len(ids), seq_len, time.perf_counter() - started, cache)
-    return ids, flags
-
-
-class BlockDataset:
-    """Packed blocks: item i is ``{"input_ids", "flags"}`` (equal-length int arrays)."""
-
-    def __init__(self, ids: np.ndarray, flags: np.ndarray) -> None:
-        self.ids, self.flags = ids, flags
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> dict:
-        return {"input_ids": self.ids[index], "flags": self.flags[index]}
-
-
 class BlockCollator:
     """Stacks equal-length blocks and masks them with ``DataCollatorForLanguageModeling.torch_mask_tokens``
-    (15% of the tokens, 80/10/10 mask/random/keep; whole words: every piece of a chosen word, all [MASK]),
-    passing the special-token mask and, for whole-word masking, word offsets derived from the flags."""
+    (80/10/10 mask/random/keep; whole words: every piece of a chosen word, all [MASK]), passing the special-token
+    mask and, for whole-word masking, word offsets derived from the flags."""
 
     def __init__(self, tokenizer: Any, mlm_probability: float, whole_word: bool) -> None:
         from transformers import DataCollatorForLanguageModeling
@@ -162,54 +191,7 @@ class BlockCollator:
         return {"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels}
 
 
-# ------------------------------------------------------------------------------------------- model
-
-def sparse_mlm_class() -> type:
-    """BertForMaskedLM that runs the vocabulary projection on masked positions only (about 15% of tokens):
-    same weights and loss, roughly half the compute of a compact model with a 16k vocabulary."""
-    from transformers import BertForMaskedLM
-    from transformers.loss.loss_utils import fixed_cross_entropy
-    from transformers.modeling_outputs import MaskedLMOutput
-
-    class SparseHeadBertForMaskedLM(BertForMaskedLM):
-        def forward(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None,
-                    labels: Any = None, **kwargs: Any) -> Any:
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
-            if labels is None:
-                return MaskedLMOutput(logits=self.cls(hidden))
-            selected = labels != -100
-            logits = self.cls(hidden[selected])
-            # as transformers' own MLM loss: a sum over num_items_in_batch (masked tokens of the whole accumulated,
-            # all-rank batch) when the Trainer passes it, which is what its gradient-accumulation and DDP scaling expect
-            loss = fixed_cross_entropy(logits.float(), labels[selected], kwargs.get("num_items_in_batch"))
-            return MaskedLMOutput(loss=loss, logits=logits)
-
-    return SparseHeadBertForMaskedLM
-
-
-def build_mlm_model(args: argparse.Namespace, tokenizer: Any) -> Any:
-    import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig
-
-    sparse = sparse_mlm_class()
-    if args.init:
-        try:
-            config = AutoConfig.from_pretrained(args.init)
-            cls = sparse if config.model_type == "bert" else AutoModelForMaskedLM
-            model = cls.from_pretrained(args.init, dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"--init {args.init}: cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                            "a hub id needs network access, else give a local checkpoint directory") from None
-        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-            model.resize_token_embeddings(len(tokenizer))
-        return model
-    if args.hidden % args.heads:
-        raise DataError(f"--hidden {args.hidden} is not divisible by --heads {args.heads}")
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=args.hidden, num_hidden_layers=args.layers,
-                        num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
-                        max_position_embeddings=max(512, args.seq_len), pad_token_id=tokenizer.pad_token_id)
-    return sparse(config)
-
+# -------------------------------------------------------------------------------------- training
 
 def _loss_curve_callback(out: Path) -> Any:
     from transformers import TrainerCallback
@@ -222,16 +204,17 @@ def _loss_curve_callback(out: Path) -> Any:
                 return
             points = [{"step": e.get("step"), "epoch": e.get("epoch"), "loss": e.get("loss"), "eval_loss": e.get("eval_loss"),
                        "learning_rate": e.get("learning_rate")} for e in state.log_history if "loss" in e or "eval_loss" in e]
-            (out / "loss_curve.json").write_text(json.dumps(points, indent=1), encoding="utf-8")
-            with (out / "loss_curve.csv").open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["step", "epoch", "loss", "eval_loss", "learning_rate"])
-                writer.writeheader()
-                writer.writerows(points)
+            write_json_atomic(out / "loss_curve.json", points)
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=["step", "epoch", "loss", "eval_loss", "learning_rate"])
+            writer.writeheader()
+            writer.writerows(points)
+            write_text_atomic(out / "loss_curve.csv", text.getvalue())
 
     return LossCurve()
 
 
-def _seconds_per_step(model: Any, collator: Any, dataset: BlockDataset, batch_size: int, accumulation: int) -> float:
+def _seconds_per_step(model: Any, collator: Any, dataset: Any, batch_size: int, accumulation: int) -> float:
     """Measured forward+backward time of one optimiser step (two timed batches after a warm-up one)."""
     batch = collator([dataset[i % len(dataset)] for i in range(batch_size)])
     model.train()
@@ -244,27 +227,27 @@ def _seconds_per_step(model: Any, collator: Any, dataset: BlockDataset, batch_si
     return min(times[1:]) * accumulation * 1.1  # optimiser step and logging overhead
 
 
-def _plan(args: argparse.Namespace, plan_file: Path, last: str | None, per_epoch: int, measure: Any) -> dict:
-    """Steps, warm-up and checkpoint interval of this run: ``--max-steps``; else sized to ``--time-budget`` from the
+def _plan(config: PretrainConfig, plan_file: Path, last: str | None, per_epoch: int, measure: Any) -> dict:
+    """Steps, warm-up and checkpoint interval of this run: ``--max-steps``; else sized to ``--time-budget-s`` from the
     measured step time (the decay then follows the budget, see TimeHorizon); else one epoch. A resumed run keeps
     the plan it started with."""
     if last is not None and plan_file.is_file():
         plan = json.loads(plan_file.read_text(encoding="utf-8"))
-        if args.max_steps > 0:
-            plan.update(estimate=args.max_steps, max_steps=args.max_steps, budgeted=False)
-        elif plan.get("budgeted") and args.time_budget <= 0:
-            raise DataError("--resume: this run was planned by time; give --time-budget SECONDS for the rest, or --max-steps N")
+        if config.max_steps > 0:
+            plan.update(estimate=config.max_steps, max_steps=config.max_steps, budgeted=False)
+        elif plan.get("budgeted") and config.time_budget_s <= 0:
+            raise DataError("--resume: this run was planned by time; give --time-budget-s SECONDS for the rest, or --max-steps N")
         return plan
-    budgeted = args.max_steps <= 0 and args.time_budget > 0
+    budgeted = config.max_steps <= 0 and config.time_budget_s > 0
     seconds = max_across_ranks(measure()) if budgeted else 0.0  # every rank must plan the same schedule
-    estimate = args.max_steps if args.max_steps > 0 else max(10, int(args.time_budget / seconds)) if budgeted else per_epoch
+    estimate = config.max_steps if config.max_steps > 0 else max(10, int(config.time_budget_s / seconds)) if budgeted else per_epoch
     if budgeted:
-        logger.info("about %.2f s per step: %d steps fit the %.0f s budget", seconds, estimate, args.time_budget)
+        logger.info("about %.2f s per step: %d steps fit the %.0f s budget", seconds, estimate, config.time_budget_s)
     plan = {"estimate": estimate, "max_steps": 4 * estimate if budgeted else estimate, "budgeted": budgeted,
-            "seconds_per_step": seconds, "warmup_steps": int(args.warmup_ratio * estimate),
-            "save_steps": args.save_steps or max(10, math.ceil(estimate / 10))}
+            "seconds_per_step": seconds, "warmup_steps": int(config.warmup_ratio * estimate),
+            "save_steps": config.save_steps or max(10, math.ceil(estimate / 10))}
     if is_main_process():
-        plan_file.write_text(json.dumps(plan), encoding="utf-8")
+        write_json_atomic(plan_file, plan)
     return plan
 
 
@@ -324,125 +307,95 @@ def _trainer_class(horizon: Any) -> type:
     return BudgetTrainer
 
 
-# --------------------------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------------------------- run
 
-def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", required=True, help="JSON Lines corpus (.jsonl or .jsonl.gz) with text and optional title")
-    parser.add_argument("--tokenizer", help="tokenizer directory (from build-tokenizer); default: the --init checkpoint's")
-    parser.add_argument("--out", required=True, help="output checkpoint directory (fine-tune it with --transformer-model OUT)")
-    parser.add_argument("--init", help="hub id or checkpoint directory to continue pre-training (domain adaptation); "
-                        "--layers/--hidden/--heads are then ignored")
-    parser.add_argument("--layers", type=int, default=4, help="transformer layers of a new encoder")
-    parser.add_argument("--hidden", type=int, default=256, help="hidden size of a new encoder (intermediate: 4x)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads of a new encoder")
-    parser.add_argument("--seq-len", type=int, default=128, help="tokens per packed block")
-    parser.add_argument("--batch-size", type=int, default=32, help="blocks per device and step")
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak AdamW learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup-ratio", type=float, default=0.06, help="linear warm-up share of the steps")
-    parser.add_argument("--mlm-probability", type=float, default=0.15)
-    parser.add_argument("--whole-word-mask", action=argparse.BooleanOptionalAction, default=False,
-                        help="mask every piece of a chosen word together (needs a fast tokenizer). Off by default: in a "
-                        "25-minute CPU budget, token masking at lr 1e-3 gave a far better encoder than whole-word masking "
-                        "at 5e-4 (docs/transformer.md)")
-    parser.add_argument("--max-steps", type=int, default=0, help="optimiser steps (0: from --time-budget, else one epoch)")
-    parser.add_argument("--time-budget", type=float, default=0.0, help="stop after this many seconds of training in this "
-                        "run; without --max-steps the schedule is sized to fit it")
-    parser.add_argument("--max-docs", type=int, default=None, help="use only the first N corpus articles")
-    parser.add_argument("--eval-blocks", type=int, default=128, help="blocks held out for the validation MLM loss")
-    parser.add_argument("--save-steps", type=int, default=0, help="checkpoint (and evaluate) every N steps (0: ~10 per run)")
-    parser.add_argument("--normalizer-preset", default="auto", help="auto (the tokenizer's normalizer.json, else by id) "
-                        "or default/arabert/minimal")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT/checkpoints")
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
+def _load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: cannot load a tokenizer ({exc}); a hub id needs network access") from None
+    if tokenizer.mask_token is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise DataError(f"{source}: the tokenizer lacks [MASK]/[CLS]/[SEP]; build one with build-tokenizer")
+    return tokenizer
 
 
-def run_pretrain(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer, TrainingArguments, set_seed
+def run(config: PretrainConfig) -> int:
+    from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    out = Path(args.out)
-    if not args.tokenizer and not args.init:
-        raise DataError("give --tokenizer DIR (build one with `python -m training build-tokenizer`) or --init CHECKPOINT")
-    threads = configure_threads(args.threads)
-    set_seed(args.seed)
+    out = Path(config.out)
+    threads = configure_threads(config.threads)
+    set_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer_source = args.tokenizer or args.init
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{tokenizer_source}: cannot load a tokenizer ({exc}); a hub id needs network access") from None
-    if tokenizer.mask_token is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise DataError(f"{tokenizer_source}: the tokenizer lacks [MASK]/[CLS]/[SEP]; build one with build-tokenizer")
-    whole_word = args.whole_word_mask and tokenizer.is_fast
-    preset, normalizer = resolve_normalizer(args.normalizer_preset, args.tokenizer or args.init)
-    if args.normalizer_preset == "auto" and args.init and args.tokenizer:
-        preset, normalizer = resolve_normalizer("auto", args.tokenizer)
+    tokenizer_source = config.tokenizer or config.init
+    tokenizer = _load_tokenizer(tokenizer_source)
+    whole_word = config.whole_word_mask and tokenizer.is_fast
+    preset, normalizer = resolve_normalizer(config.normalizer_preset, tokenizer_source)
 
     checkpoints = out / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if args.resume and checkpoints.is_dir() else None
-    if args.resume and last is None:
+    last = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
+    if config.resume and last is None:
         logger.warning("--resume: no checkpoint in %s; starting from the beginning", checkpoints)
     if last is None and checkpoints.is_dir() and is_main_process():
         logger.warning("starting afresh: removing the checkpoints of an earlier run in %s", checkpoints)
         shutil.rmtree(checkpoints)
-    plan_file = out / PLAN_FILE
     probe = TrainingArguments(output_dir=str(checkpoints), report_to="none", **device_arguments())  # sets up DDP
+    started = time.perf_counter()
     with probe.main_process_first(desc="packing blocks"):
-        ids, flags = load_or_build_blocks(out, args.corpus, tokenizer, normalizer, args.seq_len, args.max_docs)
-    held = min(args.eval_blocks, max(1, len(ids) // 20))
-    train_set = BlockDataset(ids[:-held], flags[:-held])
-    eval_set = BlockDataset(ids[-held:], flags[-held:])
-    collator = BlockCollator(tokenizer, args.mlm_probability, whole_word)
-    model = build_mlm_model(args, tokenizer)
+        blocks = packed_blocks(config, tokenizer, normalizer)
+    logger.info("%d blocks of %d tokens ready in %.0f s", len(blocks), config.seq_len, time.perf_counter() - started)
+    held = min(config.eval_blocks, max(1, len(blocks) // 20))
+    train_set, eval_set = blocks.select(range(len(blocks) - held)), blocks.select(range(len(blocks) - held, len(blocks)))
+    collator = BlockCollator(tokenizer, config.mlm_probability, whole_word)
+    model = build_model(config, tokenizer)
 
     world = probe.world_size
-    per_epoch = max(1, len(train_set) // (args.batch_size * world * args.gradient_accumulation_steps))
-    plan = _plan(args, plan_file, last, per_epoch, lambda: _seconds_per_step(
-        model, collator, train_set, args.batch_size, args.gradient_accumulation_steps))
-    horizon = TimeHorizon(args.time_budget, plan) if plan["budgeted"] else None
-    set_seed(args.seed)
+    per_epoch = max(1, len(train_set) // (config.batch_size * world * config.gradient_accumulation_steps))
+    plan = _plan(config, out / PLAN_FILE, last, per_epoch, lambda: _seconds_per_step(
+        model, collator, train_set, config.batch_size, config.gradient_accumulation_steps))
+    horizon = TimeHorizon(config.time_budget_s, plan) if plan["budgeted"] else None
+    set_seed(config.seed)
     training_args = TrainingArguments(
-        output_dir=str(checkpoints), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps, max_steps=plan["max_steps"],
-        learning_rate=args.learning_rate, weight_decay=args.weight_decay, warmup_steps=plan["warmup_steps"],
+        output_dir=str(checkpoints), per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, max_steps=plan["max_steps"],
+        learning_rate=config.learning_rate, weight_decay=config.weight_decay, warmup_steps=plan["warmup_steps"],
         lr_scheduler_type="linear", logging_steps=max(1, min(50, plan["estimate"] // 50)), eval_strategy="steps",
         eval_steps=plan["save_steps"], save_strategy="steps", save_steps=plan["save_steps"], save_total_limit=2,
-        prediction_loss_only=True, remove_unused_columns=False, report_to="none", seed=args.seed, dataloader_num_workers=0,
+        prediction_loss_only=True, remove_unused_columns=False, report_to="none", seed=config.seed, dataloader_num_workers=0,
         ddp_find_unused_parameters=False, **device_arguments())
-    budget = time_budget_callback(args.time_budget)
+    budget = time_budget_callback(config.time_budget_s)
     callbacks = [budget, _loss_curve_callback(out)] + ([horizon] if horizon else [])
     trainer = _trainer_class(horizon)(model=model, args=training_args, train_dataset=train_set, eval_dataset=eval_set,
                                       data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
-    logger.info("pre-training %s on %d blocks of %d tokens (%d held out): %d steps, %d thread(s), %d process(es), %s masking",
-                args.init or f"a new {args.layers}x{args.hidden} encoder", len(train_set), args.seq_len, held,
-                plan["estimate"], threads, world, "whole-word" if whole_word else "token")
+    shape = f"a new {config.encoder.layers}x{config.encoder.hidden} encoder"
+    logger.info("pre-training %s (%s) on %d blocks of %d tokens (%d held out): %d steps, %d thread(s), %d process(es), "
+                "%s masking of %.0f%%", config.init or shape, config.objective, len(train_set), config.seq_len, held,
+                plan["estimate"], threads, world, "whole-word" if whole_word else "token", 100 * config.mlm_probability)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)
     evaluations = [e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e]
     seconds = time.perf_counter() - started
-    if is_main_process():
-        model = trainer.model
-        model.save_pretrained(str(out), safe_serialization=True)
-        if type(model).__name__ == "SparseHeadBertForMaskedLM":  # same weights and config: record the plain class
-            config_file = out / "config.json"
-            saved = json.loads(config_file.read_text(encoding="utf-8"))
-            saved["architectures"] = ["BertForMaskedLM"]
-            config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False), encoding="utf-8")
-        tokenizer.save_pretrained(str(out))
-        write_normalizer_settings(out, preset, normalizer.get_params())
-        steps_run = trainer.state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)
-        blocks_seen = steps_run * args.batch_size * args.gradient_accumulation_steps * world
-        summary = {"corpus": args.corpus, "init": args.init, "tokenizer": tokenizer_source, "normalizer_preset": preset,
-                   "whole_word_mask": whole_word, "seq_len": args.seq_len, "train_blocks": len(train_set), "eval_blocks": held,
-                   "steps": trainer.state.global_step, "planned_steps": plan["estimate"], "stopped_by_time_budget": budget.triggered,
-                   "eval_loss": evaluations[-1] if evaluations else None, "train_loss": output.metrics.get("train_loss"),
-                   "seconds_this_run": round(seconds, 1), "blocks_per_second": round(blocks_seen / max(seconds, 1e-9), 2),
-                   "tokens_seen_this_run": blocks_seen * args.seq_len, "parameters": int(sum(p.numel() for p in model.parameters())),
-                   "threads": threads, "processes": world}
-        (out / "pretrain_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        print(f"pre-trained encoder: {out}  steps {summary['steps']} (planned {plan['estimate']})  eval MLM loss "
-              f"{summary['eval_loss']:.3f}  ({summary['blocks_per_second']} blocks/s)  loss curve: {out / 'loss_curve.csv'}")
+    if not is_main_process():
+        return 0
+    encoder = fine_tunable_part(trainer.model)
+    advice = fine_tuning_advice(config.fine_tuning, encoder.config.hidden_size)
+    write_checkpoint(trainer.model, tokenizer, out, preset, normalizer.get_params(), advice)
+    steps_run = trainer.state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)
+    blocks_seen = steps_run * config.batch_size * config.gradient_accumulation_steps * world
+    summary = {"corpus": config.corpus, "objective": config.objective, "init": config.init, "tokenizer": tokenizer_source,
+               "normalizer_preset": preset, "whole_word_mask": whole_word, "mlm_probability": config.mlm_probability,
+               "dropout": config.dropout, "seq_len": config.seq_len, "train_blocks": len(train_set), "eval_blocks": held,
+               "steps": trainer.state.global_step, "planned_steps": plan["estimate"], "stopped_by_time_budget": budget.triggered,
+               "eval_loss": evaluations[-1] if evaluations else None, "train_loss": output.metrics.get("train_loss"),
+               "seconds_this_run": round(seconds, 1), "blocks_per_second": round(blocks_seen / max(seconds, 1e-9), 2),
+               "tokens_seen_this_run": blocks_seen * config.seq_len,
+               "encoder_parameters": int(sum(p.numel() for p in encoder.parameters())),
+               "trained_parameters": int(sum(p.numel() for p in trainer.model.parameters())), "threads": threads,
+               "processes": world, "fine_tuning": advice, "seed": config.seed}
+    write_json_atomic(out / "pretrain_summary.json", summary)
+    loss = f"{summary['eval_loss']:.3f}" if summary["eval_loss"] is not None else "n/a"
+    print(f"pre-trained encoder ({config.objective}): {out}  steps {summary['steps']} (planned {plan['estimate']})  "
+          f"eval loss {loss}  ({summary['blocks_per_second']} blocks/s)  loss curve: {out / 'loss_curve.csv'}")
     return 0

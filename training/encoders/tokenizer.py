@@ -11,14 +11,17 @@ start-up); the heavy imports happen inside the functions.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
+import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
+from ..artifact import staged_directory
+from ..config import CompactEncoderConfig, ConfigError, setting
 from ..data.loading import DataError, compose_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,50 +39,89 @@ TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram")
 
 # ---------------------------------------------------------------------------------------------- corpus
 
-def read_corpus(path: str | Path, max_docs: int | None = None, skip_docs: int = 0) -> Iterator[dict]:
-    """Rows of a JSONL or gzip JSONL corpus (``title`` optional, ``text`` required), streamed.
+CORPUS_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
-    ``skip_docs`` skips that many non-blank lines first (e.g. to read held-out text from the end);
-    ``max_docs`` caps the rows returned. Rows without a non-empty ``text`` are skipped.
+
+def _first_bad_json_line(path: Path) -> str:
+    """Where a JSON Lines file stops parsing (line and reason), for the error message."""
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return f"line {number}: not valid JSON ({exc.msg})"
+    return "a row that does not fit the others' columns (e.g. `text` holding a number or a list)"
+
+
+def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | None = None, skip_docs: int = 0) -> Any:
+    """The corpus as a ``datasets.Dataset`` with ``title`` and ``text`` columns: ``max_docs`` rows after the first
+    ``skip_docs`` (all by default).
+
+    ``datasets.load_dataset`` converts the file to Arrow once (about 10 s for the 84.5k-article, 49 MB gzip corpus,
+    then 0.03 s from its cache) and every later ``Dataset.map`` (normalising, tokenising, packing) is cached
+    beside it, so a second ``build-tokenizer`` or ``pretrain`` on the same corpus skips that work. Reads JSON
+    Lines (.jsonl, .jsonl.gz), CSV and Parquet; rows with an empty ``text`` are dropped later, when normalised.
     """
-    path = Path(path)
+    import datasets
+
+    path = Path(path).expanduser()
     if "holdout" in path.parts:
         raise DataError(f"{path}: the holdout is reserved for final evaluation; never build vocabularies or "
                         "pre-train on it")
     if not path.is_file():
-        raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz) with a `text` field")
-    opener = gzip.open if path.suffix == ".gz" else open
-    taken = 0
+        raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz), CSV or Parquet "
+                        "with a `text` column")
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    builder = CORPUS_BUILDERS.get(suffixes[-1].lower() if suffixes else "")
+    if builder is None:
+        raise DataError(f"{path}: unknown corpus format; name it .jsonl, .jsonl.gz, .csv or .parquet")
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if max_docs is not None and taken >= max_docs:
-                    return
-                if not line.strip():
-                    continue
-                if skip_docs > 0:  # skipped lines are not parsed (fast offsets into large corpora)
-                    skip_docs -= 1
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path} line {number}: not valid JSON ({exc.msg}); fix or remove the line") from None
-                text = row.get("text") if isinstance(row, dict) else None
-                if not isinstance(text, str) or not text.strip():
-                    continue  # empty bodies carry nothing to learn from
-                taken += 1
-                yield row
-    except (OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise DataError(f"{path}: cannot be read as {'gzip ' if opener is gzip.open else ''}JSON Lines ({exc})") from None
+        corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
+    except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:
+        where = _first_bad_json_line(path) if builder == "json" else f"{type(exc).__name__}: {exc}"
+        raise DataError(f"{path}: cannot be read as a corpus: {where}; fix or remove that row") from None
+    if "text" not in corpus.column_names:
+        raise DataError(f"{path}: no `text` column (found {', '.join(corpus.column_names)}); name the article body `text`")
+    if corpus.features["text"].dtype not in ("string", "large_string"):
+        raise DataError(f"{path}: column `text` holds {corpus.features['text'].dtype}, not text; fix the file")
+    corpus = corpus.select_columns([c for c in ("title", "text") if c in corpus.column_names])
+    if skip_docs or max_docs is not None:
+        end = len(corpus) if max_docs is None else min(len(corpus), skip_docs + max_docs)
+        corpus = corpus.select(range(min(skip_docs, len(corpus)), end))
+    return corpus
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def normalised_corpus(path: str | Path, normalizer: "ArabicNormalizer", max_docs: int | None = None,
+                      cache_dir: str | None = None, skip_docs: int = 0) -> Any:
+    """``load_corpus`` mapped to one ``text`` column of normalised title + body (the exact input fine-tuning
+    sees), without empty articles. Cached by corpus, row count and normaliser settings (shared by build-tokenizer
+    and pretrain)."""
+    corpus = load_corpus(path, max_docs, cache_dir, skip_docs)
+    has_title = "title" in corpus.column_names
+
+    def normalise(batch: dict) -> dict:
+        kept = [i for i, text in enumerate(batch["text"]) if isinstance(text, str) and text.strip()]
+        titles = [batch["title"][i] or "" for i in kept] if has_title else None
+        return {"text": normalizer.transform(compose_inputs([batch["text"][i] for i in kept], titles))}
+
+    texts = corpus.map(normalise, batched=True, remove_columns=corpus.column_names, desc="normalising",
+                       new_fingerprint=_fingerprint("normalise", corpus._fingerprint, normalizer.get_params()))
+    if not len(texts):
+        raise DataError(f"{path}: no article with a non-empty `text`; nothing to learn from")
+    return texts
 
 
 def corpus_texts(path: str | Path, normalizer: "ArabicNormalizer", max_docs: int | None = None,
                  skip_docs: int = 0) -> list[str]:
-    """Normalised ``title\\nbody`` of each corpus article (the exact input fine-tuning will see)."""
-    rows = list(read_corpus(path, max_docs, skip_docs))
-    return normalizer.transform(compose_inputs([r["text"] for r in rows], [r.get("title") or "" for r in rows]))
+    """Normalised title + body of corpus rows ``skip_docs`` .. ``skip_docs + max_docs`` (e.g. held-out text
+    from the end of a corpus whose start built the vocabulary)."""
+    return normalised_corpus(path, normalizer, max_docs, skip_docs=skip_docs)["text"]
 
 
 # ------------------------------------------------------------------------------------------- building
@@ -174,38 +216,52 @@ def tokenizer_stats(tokenizer: Any, texts: Sequence[str]) -> dict:
 
 # ----------------------------------------------------------------------------------------------- CLI
 
-def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", required=True, help="JSON Lines corpus (.jsonl or .jsonl.gz) with text and optional title")
-    parser.add_argument("--out", required=True, help="directory to write the tokenizer into (AutoTokenizer-loadable)")
-    parser.add_argument("--vocab-size", type=int, default=16000, help="target vocabulary size, special tokens included")
-    parser.add_argument("--max-docs", type=int, default=None, help="use only the first N articles (default: all)")
-    parser.add_argument("--min-frequency", type=int, default=2, help="ignore pieces seen fewer times")
-    parser.add_argument("--normalizer-preset", default="default", help="normalisation applied before training: "
-                        "default, arabert or minimal (fine-tuning applies the same one)")
-    parser.add_argument("--kind", choices=TOKENIZER_KINDS, default="wordpiece",
-                        help="subword model (the compact encoder and pre-training expect wordpiece)")
-    parser.add_argument("--model-max-length", type=int, default=512, help="model_max_length recorded in the tokenizer")
+@dataclass
+class TokenizerConfig:
+    """Settings of `python -m training build-tokenizer`."""
+
+    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with a `text` and "
+                          "optional `title` column; required.", common=True)
+    out: str = setting("", "Directory to write the tokenizer into (AutoTokenizer-loadable); required.", common=True)
+    vocab_size: int = setting(CompactEncoderConfig().vocab_size,
+                              "Target vocabulary size, special tokens included (default: the compact encoder's).",
+                              common=True)
+    max_docs: int | None = setting(None, "Use only the first N corpus rows (default: all).", common=True)
+    min_frequency: int = setting(2, "Ignore pieces seen fewer times.")
+    normalizer_preset: Literal["default", "arabert", "minimal"] = setting(
+        "default", "Normalisation applied before training (fine-tuning applies the same one, from normalizer.json).")
+    kind: Literal["wordpiece", "bpe", "unigram"] = setting(
+        "wordpiece", "Subword model (the compact encoder and pre-training expect wordpiece).")
+    model_max_length: int = setting(512, "model_max_length recorded in the tokenizer.")
+    cache_dir: str | None = setting(None, "datasets cache for the corpus and its normalised text (default: datasets' "
+                                    "own, ~/.cache/huggingface/datasets).")
+
+    def validate(self) -> None:
+        if not self.corpus or not self.out:
+            raise ConfigError("build-tokenizer: --corpus FILE and --out DIR are required")
+        if self.vocab_size < 100:
+            raise ConfigError(f"--vocab-size {self.vocab_size}: too small; use at least a few thousand (e.g. 8000)")
+        if self.max_docs is not None and self.max_docs < 1:
+            raise ConfigError(f"--max-docs {self.max_docs}: expected a positive number of articles, or leave it out")
 
 
-def run_build_tokenizer(args: argparse.Namespace) -> int:
+def run(config: TokenizerConfig) -> int:
+    """``build-tokenizer``: normalise the corpus, train the vocabulary, save it with its normalizer.json."""
     from ..data.normalize import normalizer_for
 
-    if args.vocab_size < 100:
-        raise DataError(f"--vocab-size {args.vocab_size}: too small; use at least a few thousand (e.g. 16000)")
-    normalizer = normalizer_for(args.normalizer_preset)
+    normalizer = normalizer_for(config.normalizer_preset)
     started = time.perf_counter()
-    texts = corpus_texts(args.corpus, normalizer, args.max_docs)
-    if not texts:
-        raise DataError(f"{args.corpus}: no article with a non-empty `text`; nothing to build a vocabulary from")
+    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)
     logger.info("normalised %d articles in %.1f s; training a %s vocabulary of %d", len(texts),
-                time.perf_counter() - started, args.kind, args.vocab_size)
-    tokenizer = build_tokenizer(texts, args.vocab_size, args.kind, args.min_frequency, args.model_max_length)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(out))
-    write_normalizer_settings(out, args.normalizer_preset, normalizer.get_params())
-    stats = tokenizer_stats(tokenizer, texts[:2000])
-    print(f"tokenizer: {out}  vocabulary {len(tokenizer)}  ({args.kind}, {len(texts)} articles, "
+                time.perf_counter() - started, config.kind, config.vocab_size)
+    batches = (texts[start:start + 1000]["text"] for start in range(0, len(texts), 1000))
+    tokenizer = build_tokenizer(batches, config.vocab_size, config.kind, config.min_frequency, config.model_max_length)
+    out = Path(config.out)
+    with staged_directory(out, "tokenizer") as staging:
+        tokenizer.save_pretrained(str(staging))
+        write_normalizer_settings(staging, config.normalizer_preset, normalizer.get_params())
+    stats = tokenizer_stats(tokenizer, texts.select(range(min(2000, len(texts))))["text"])
+    print(f"tokenizer: {out}  vocabulary {len(tokenizer)}  ({config.kind}, {len(texts)} articles, "
           f"{time.perf_counter() - started:.0f} s)  tokens/word {stats['tokens_per_word']:.3f}  "
           f"[UNK] {stats['unk_rate']:.4%} (training texts)")
     return 0

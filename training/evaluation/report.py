@@ -82,6 +82,20 @@ def self_training_lines(log: dict | None) -> list[str]:
     return lines + [""]
 
 
+def champion_lines(champion: dict) -> list[str]:
+    lines = ["", "## Served model (champion) vs this run", ""]
+    if champion.get("compared"):
+        t = champion["test"]
+        lines += [f"On the same {champion['articles']} test articles: new version macro-F1 "
+                  f"{champion['new_test_macro_f1']:.4f}; served `{champion['tag']}` macro-F1 {t['macro_f1']:.4f}, "
+                  f"accuracy {t['accuracy']:.4f}, ECE {t['calibration']['ece']:.4f}."]
+    else:
+        lines += [f"Not compared with `{champion['tag']}`: {champion['reason']}."]
+    if champion.get("decision"):
+        lines += ["", champion["decision"]]
+    return lines
+
+
 def write_reports(report: dict, run_dir: Path) -> None:
     """Write report.md and one confusion-matrix PNG per candidate (validation) and for the winner's test."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -140,4 +154,6 @@ def write_reports(report: dict, run_dir: Path) -> None:
                   for pair, info in report["data"]["report"]["leakage"].items()]
     if report.get("registered"):
         lines += ["", f"Registered in the BentoML model store as `{report['registered']['tag']}`."]
+    if report.get("champion"):
+        lines += champion_lines(report["champion"])
     write_text_atomic(run_dir / "report.md", "\n".join(lines) + "\n")

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..artifact import Classifier
-from ..config import ConfigError, DataConfig
+from ..config import ConfigError
+from ..data.articles import Articles
 from ..data.loading import LabelledData
 
 logger = logging.getLogger(__name__)
@@ -74,23 +75,10 @@ def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], ti
     return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source, dropped)
 
 
-def distillation_set(path: str, data_config: DataConfig, data: LabelledData, teacher: Classifier, *, limit: int,
-                     temperature: float, teacher_name: str) -> DistillationSet:
-    """Read up to ``limit`` unlabelled articles from ``path`` (``--unlabelled``) and label them with ``teacher``."""
-    from ..data.unlabelled import read_unlabelled  # refuses the reserved holdout, drops copies of labelled articles
-
-    articles = read_unlabelled(path, data_config, data, limit=limit)
-    titles: list[Any] = [title or None for title in articles.titles]
-    result = teacher_labels(teacher, data, list(articles.texts), titles, temperature=temperature,
-                            teacher_name=teacher_name, source=str(path))
-    logger.info("distillation: %d unlabelled articles from %s labelled by the %s teacher (%d dropped as copies of "
-                "validation/test articles)", len(result), path, teacher_name, result.dropped_overlap)
-    return result
-
-
-def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None) -> DistillationSet:
-    """``train --unlabelled``: the run's baseline (``baseline``), or, when --models has none before the
-    transformer, one trained here only as the teacher (not a candidate), labels the unlabelled articles."""
+def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None,
+                         unlabelled: Articles) -> DistillationSet:
+    """``train --unlabelled``: the run's baseline (``baseline``), or, when --models has none, one trained here only
+    as the teacher (not a candidate), labels the first ``--transformer.distill-articles`` unlabelled articles."""
     name = "baseline"
     if baseline is None:
         from ..data.normalize import normalizer_for
@@ -101,5 +89,10 @@ def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier |
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
         baseline, _ = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
         name = "baseline (trained as teacher)"
-    return distillation_set(config.unlabelled, config.data, data, baseline, limit=config.transformer.distill_articles,
-                            temperature=config.transformer.distill_temperature, teacher_name=name)
+    limit = config.transformer.distill_articles
+    titles: list[Any] = [title or None for title in unlabelled.titles[:limit]]
+    result = teacher_labels(baseline, data, list(unlabelled.texts[:limit]), titles,
+                            temperature=config.transformer.distill_temperature, teacher_name=name,
+                            source=str(config.unlabelled))
+    logger.info("distillation: %d unlabelled articles labelled by the %s teacher", len(result), name)
+    return result
