@@ -27,7 +27,7 @@ def tiny_artifact(tmp_path_factory, sample_data) -> Path:
 
     config = TransformerConfig(max_length=64, batch_size=16, evals_per_epoch=1, threads=1, predict_batch_size=8,
                                compact=CompactEncoderConfig(vocab_size=2000, layers=2, hidden=128, heads=2), epochs=12,
-                               early_stopping_patience=0, max_steps=100, time_budget_s=120)
+                               early_stopping_patience=0, max_steps=100)
     work = tmp_path_factory.mktemp("onnx-work")
     classifier, _ = train_transformer(sample_data, config, seed=13, work_dir=work / "w")
     return save(classifier, work / "artifact")
@@ -57,6 +57,7 @@ def _inputs(data):
     return list(split.texts), list(split.titles)
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> None:
     from training.models.onnx_export import FP32_FILE, ONNX_DIR, OnnxScorer, batched_logits
 
@@ -77,6 +78,7 @@ def test_fp32_logits_match_torch(exported, torch_classifier, sample_data) -> Non
     np.testing.assert_allclose(scorer.logits(padded, mask), expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_int8_agrees_with_torch_on_the_test_split(exported, torch_classifier, sample_data) -> None:
     from training.models.onnx_export import INT8_FILE, ONNX_DIR, OnnxScorer, onnx_scores
 
@@ -96,6 +98,7 @@ def test_int8_agrees_with_torch_on_the_test_split(exported, torch_classifier, sa
     assert onnx_scores(torch_classifier, OnnxScorer(exported / ONNX_DIR / INT8_FILE), [], None).shape == (0, len(torch_classifier.labels))
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_manifest_lists_the_onnx_files_and_checksums_verify(tiny_artifact, exported) -> None:
     from training.artifact import ArtifactError, load, read_manifest, verify_files
 
@@ -118,6 +121,7 @@ def test_manifest_lists_the_onnx_files_and_checksums_verify(tiny_artifact, expor
         load(corrupt)
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_adding_twice_replaces_the_export(exported, tmp_path) -> None:
     from training.artifact import load, read_manifest
     from training.models.onnx_export import add_onnx_to_artifact
@@ -131,6 +135,7 @@ def test_adding_twice_replaces_the_export(exported, tmp_path) -> None:
     load(again)
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, monkeypatch) -> None:
     import training.models.onnx_export as onnx_export
 
@@ -149,6 +154,7 @@ def test_a_failed_export_leaves_the_artefact_untouched(tiny_artifact, tmp_path, 
     assert not list(tmp_path.glob(".*partial*"))
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_scorer_threads_and_backend_choice(tiny_artifact, exported, monkeypatch) -> None:
     import training
     from training.artifact import ArtifactError
@@ -186,6 +192,7 @@ def test_the_classifier_does_not_import_the_exporter() -> None:
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_export_command_line(tiny_artifact, tmp_path) -> None:
     """``python -m training.models.onnx_export DIR`` adds the export in place; a bad directory is one error line."""
     import subprocess
@@ -216,6 +223,7 @@ def test_only_transformers_export(tmp_path) -> None:
         export_onnx(NotATransformer(), tmp_path)
 
 
+@pytest.mark.slow  # trains a tiny encoder for 100 steps (once per module)
 def test_onnx_backend_scores_with_the_int8_model(exported, torch_classifier, sample_data) -> None:
     """Loading an artefact that carries int8 ONNX scores with ONNX Runtime (backend auto)."""
     import training

@@ -69,7 +69,7 @@ def compact_run(tmp_path_factory, sample_data):
     """The compact encoder (tokenizer built from the training texts) trained on the multi-label sample corpus."""
     from training.models.transformer_training import train_transformer
 
-    config = tiny_config(batch_size=16, vocab_size=4000, epochs=12, early_stopping_patience=0, time_budget_s=150)
+    config = tiny_config(batch_size=16, vocab_size=4000, epochs=12, early_stopping_patience=0, max_steps=200)
     classifier, log = train_transformer(sample_data, config, seed=13, work_dir=tmp_path_factory.mktemp("work") / "w")
     return classifier, log
 

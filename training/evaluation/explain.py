@@ -167,13 +167,10 @@ class _LinearParts:
         for _, vectorizer in features.transformer_list:
             if vectorizer in ("drop", None):
                 continue
-            vocabulary = vectorizer.vocabulary_
-            terms = np.empty(len(vocabulary), dtype=object)
-            for term, index in vocabulary.items():
-                terms[index] = term
+            terms = vectorizer.get_feature_names_out()  # index -> n-gram
             kind = "char" if str(getattr(vectorizer, "analyzer", "word")).startswith("char") else "word"
             self.blocks.append((kind, vectorizer, offset, terms))
-            offset += len(vocabulary)
+            offset += len(terms)
         self.n_features = offset
 
 
