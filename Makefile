@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 demo: env
-	$(PY) -m training train --models baseline,transformer --out models/runs/demo --register
+	$(PY) -m training train --models baseline,transformer --out models/runs/demo --overwrite --register
 	PORT=$(PORT) bash serving/demo.sh
 
 serve: env

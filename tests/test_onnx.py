@@ -6,7 +6,6 @@ signal and int8 agreement means something), saved as a real artefact, then expor
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

@@ -374,7 +374,7 @@ def test_default_flags_fine_tune_a_barely_pretrained_compact_encoder(tmp_path, s
 
 # ------------------------------------------------------------------------------------------ distillation
 
-def test_teacher_labels_keep_validation_and_test_articles_out(single_label_data):
+def test_teacher_labels_in_the_data_label_order(single_label_data):
     from training.models.distillation import soften, teacher_labels
     from training.artifact import Classifier
 
@@ -393,10 +393,8 @@ def test_teacher_labels_keep_validation_and_test_articles_out(single_label_data)
 
     data = single_label_data
     teacher = ReversedLabelTeacher(labels=data.label_names[::-1], multi_label=False)
-    texts = [data.validation.texts[0], "نص جديد غير موسوم عن الاقتصاد", data.test.texts[1]]
-    titles = [data.validation.titles[0], None, data.test.titles[1]]
-    result = teacher_labels(teacher, data, texts, titles, temperature=1.0, teacher_name="t")
-    assert result.texts == ["نص جديد غير موسوم عن الاقتصاد"] and result.dropped_overlap == 2
+    result = teacher_labels(teacher, data, ["نص جديد غير موسوم عن الاقتصاد"], [None], temperature=1.0, teacher_name="t")
+    assert result.texts == ["نص جديد غير موسوم عن الاقتصاد"]
     raw = np.linspace(0.1, 0.4, 4)
     assert np.allclose(result.probabilities[0], (raw / raw.sum())[::-1])  # reordered to the data's labels
     flatter = soften(np.array([[0.7, 0.2, 0.1]]), 2.0, multi_label=False)
@@ -418,10 +416,11 @@ def test_train_with_unlabelled_articles_distils_the_baseline(tiny_checkpoint, tm
     config = TrainConfig(out=str(tmp_path / "run"), models=["baseline", "transformer"], unlabelled=str(unlabelled))
     config.data.multi_label = "no"
     config.baseline.c_values, config.baseline.selection = [1.0], "validation"
-    config.transformer = tiny_config(model=str(tiny_checkpoint), max_steps=4, distill_articles=100)
+    config.transformer = tiny_config(model=str(tiny_checkpoint), max_steps=4, distill_articles=len(rows))
     report = run(config)
     log = report["candidates"]["transformer"]["training"]
-    assert log["distillation"]["teacher"] == "baseline" and log["distillation"]["articles"] == 99  # the test copy dropped
+    assert log["distillation"]["teacher"] == "baseline"
+    assert log["distillation"]["articles"] == len(rows) - 1  # the copy of a test article was dropped
     config.transformer.distill_articles = 0  # off: no teacher-labelled rows
     config.out, config.models = str(tmp_path / "run2"), ["transformer"]
     assert run(config)["candidates"]["transformer"]["training"]["distillation"] is None

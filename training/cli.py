@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {train,predict,build-tokenizer,pretrain,models} [--help | --help-all]``.
+"""Command line: ``python -m training {train,predict,suggest,evaluate,build-tokenizer,pretrain,models} [--help]``.
 
 Every command reads its settings the same way (``training/config.py``): a dataclass of defaults, optionally a
 ``--config`` JSON/YAML file, then flags. ``--help`` shows the common flags and examples, ``--help-all`` all of them.

@@ -94,6 +94,19 @@ class BaselineConfig:
         "thresholds) or ovr (one-vs-rest, one binary model per label).",
     )
 
+    def validate(self) -> None:
+        if not self.classifiers:
+            raise ConfigError("--baseline.classifiers is empty; give svm and/or logreg")
+        if not self.min_df:
+            raise ConfigError("--baseline.min-df is empty; give at least one minimum document frequency")
+        if self.word_weight < 0 or self.char_weight < 0:
+            raise ConfigError("--baseline.word-weight and --baseline.char-weight: expected weights >= 0")
+        if self.word_weight == 0 and self.char_weight == 0:
+            raise ConfigError("--baseline.word-weight and --baseline.char-weight are both 0; keep at least one block")
+        for kind in self.classifiers:
+            if not (self.c_values or {"svm": self.svm_c_values, "logreg": self.logreg_c_values}[kind]):
+                raise ConfigError(f"--baseline.{kind}-c-values is empty; give at least one C (or --baseline.c-values)")
+
 
 @dataclass
 class CompactEncoderConfig:
@@ -144,13 +157,14 @@ class TransformerConfig:
     gradient_accumulation_steps: int = setting(1, "Steps to accumulate before an optimiser step.")
     learning_rate: float | None = setting(
         None, "Peak AdamW learning rate. Empty: auto, from the checkpoint's fine_tuning.json or its size "
-        "(hidden <= 256: 1e-3 from scratch, 5e-4 pre-trained; BERT-base size: 5e-5; larger: 3e-5).", common=True)
+        "(the table in docs/transformer.md: 1e-3 for a compact encoder from scratch down to 3e-5 past BERT-base).",
+        common=True)
     weight_decay: float = setting(0.01, "AdamW weight decay.")
     warmup_ratio: float = setting(0.1, "Linear warm-up share of the total steps.")
     early_stopping_patience: int | None = setting(
         None, "Evaluations without validation macro-F1 improvement before stopping (0: never stop early); counted "
-        "only once validation macro-F1 has left its starting plateau. Empty: auto (fine_tuning.json, or 6 for "
-        "compact encoders, 2 for larger ones).", common=True)
+        "only once validation macro-F1 has left its starting plateau. Empty: auto (fine_tuning.json, or by size: "
+        "6 for hidden <= 256 down to 2 for BERT-base and larger; docs/transformer.md).", common=True)
     min_train_share: float = setting(
         0.25, "Early stopping never ends a run before this share of its epochs, nor before validation macro-F1 "
               "clearly exceeds predicting the majority class.")
@@ -172,6 +186,10 @@ class TransformerConfig:
     export_onnx: bool = setting(False, "Also export an int8 ONNX model into the artefact for fast CPU serving.")
 
     def validate(self) -> None:
+        if not 0.0 <= self.head_fraction <= 1.0:
+            raise ConfigError(f"--transformer.head-fraction {self.head_fraction}: expected a share between 0 and 1")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"--transformer.warmup-ratio {self.warmup_ratio}: expected a share in [0, 1)")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ConfigError(f"--transformer.learning-rate {self.learning_rate}: expected a positive number, or leave it empty for auto")
         if self.epochs is not None and not self.epochs > 0:
@@ -192,8 +210,9 @@ class SelfTrainingConfig:
 
     rounds: int = setting(1, "Rounds of pseudo-labelling; each round's model labels the next round's articles.")
     articles: int = setting(
-        5000, "Pseudo-labelled articles added per round in all, shared among the labels in proportion to the "
-        "training label counts (a label gets at least --self-training.min-per-label when that many qualify).")
+        5000, "Pseudo-labelled articles wanted per round, shared among the labels in proportion to the training "
+        "label counts; a label's share is then raised to --self-training.min-per-label, and only articles over "
+        "--self-training.min-confidence qualify (so the total can be above or below this).")
     min_per_label: int = setting(
         1500, "Fewest pseudo-labelled articles per label (when that many qualify): rare topics need them most "
         "(measured: labels in proportion to the training counts lost 3.6 points across sources).")
@@ -211,6 +230,11 @@ class SelfTrainingConfig:
     def validate(self) -> None:
         if self.rounds < 1 or self.articles < 1:
             raise ConfigError("--self-training.rounds and --self-training.articles: expected 1 or more")
+        if self.min_per_label < 0 or self.max_unlabelled < 0 or self.tolerance < 0:
+            raise ConfigError("--self-training.min-per-label, --self-training.max-unlabelled and "
+                              "--self-training.tolerance: expected 0 or more")
+        if not 0 <= self.min_confidence <= 1:
+            raise ConfigError(f"--self-training.min-confidence {self.min_confidence}: expected a score between 0 and 1")
         if not self.weights or not all(0 < w <= 1 for w in self.weights):
             raise ConfigError(f"--self-training.weights: expected weights in (0, 1], found {self.weights}")
 

@@ -17,7 +17,6 @@ from typing import Any, Literal, Sequence
 
 from .artifact import Classifier, load, write_text_atomic
 from .config import DataConfig, setting
-from .data.loading import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +147,7 @@ def run_predict(config: PredictConfig) -> int:
         prediction = model.predict([config.text], [config.title] if config.title else None)[0]
         print(json.dumps(prediction.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    articles = read_input(config.input, config.data, model, config.on_error)
-    if not articles.texts:
-        raise DataError(f"{config.input}: no article could be read; check --data.text-column and the file")
+    articles = read_input(config.input, config.data, model, config.on_error)  # raises when nothing is usable
     rows = prediction_rows(model, articles, config.batch_size)
     if config.output and Path(config.output).suffix.lower() == ".csv":
         write_text_atomic(config.output, to_csv(rows, model.labels))

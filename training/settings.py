@@ -129,10 +129,6 @@ def check(config: Any, prefix: str = "") -> Any:
     return config
 
 
-def to_dict(config: Any) -> dict:
-    return dataclasses.asdict(config)
-
-
 def load_config_file(path: str | Path, config: Any) -> Any:
     """Read a JSON or YAML file (nested by section) over ``config``."""
     path = Path(path)

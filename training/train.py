@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,9 @@ def run(config: TrainConfig) -> dict:
                       "training": candidate.training | {"seconds": round(candidate.train_seconds, 2)}}
         candidate.path = save(candidate.classifier, run_dir / "artifacts" / candidate.name, provenance, extra_files=seen)
         candidate.size_bytes = sum(p.stat().st_size for p in candidate.path.rglob("*") if p.is_file())
+    for stale in (run_dir / "artifacts").iterdir():  # --overwrite: a candidate of an earlier run is not this run's
+        if stale.is_dir() and stale.name not in config.models:
+            shutil.rmtree(stale, ignore_errors=True)
 
     report = {
         "best": winner.name,

@@ -23,7 +23,6 @@ from .labels import check_labels, label_set, unify_spellings
 logger = logging.getLogger(__name__)
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample_data" / "sample_news.jsonl"
-SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
 

@@ -62,10 +62,7 @@ def _load_init(init: str) -> Any:
 def build_model(config: Any, tokenizer: Any) -> Any:
     """The model ``config.objective`` trains (``config`` is a PretrainConfig): a new compact encoder of
     ``config.encoder``'s shape, or (``mlm`` only) the ``config.init`` checkpoint continued."""
-    if config.init:
-        if config.objective != "mlm":
-            raise DataError(f"--init {config.init}: continued pre-training uses --objective mlm (an existing checkpoint "
-                            "has no ELECTRA generator); drop --init or use --objective mlm")
+    if config.init:  # (PretrainConfig.validate allows --init with the mlm objective only)
         model = _load_init(config.init)
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))

@@ -105,6 +105,9 @@ class PretrainConfig:
         if not self.tokenizer and not self.init:
             raise ConfigError("pretrain: give --tokenizer DIR (build one with `python -m training build-tokenizer`) "
                               "or --init CHECKPOINT")
+        if self.init and self.objective != "mlm":
+            raise ConfigError(f"--init {self.init}: continued pre-training uses --objective mlm (an existing checkpoint "
+                              "has no ELECTRA generator); drop --init or use --objective mlm")
         for name, low, high in (("mlm_probability", 0.0, 1.0), ("dropout", -1e-9, 1.0), ("generator_size", 0.0, 1.0)):
             if not low < getattr(self, name) < high:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a share between 0 and 1")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 from ..artifact import staged_directory
 from ..config import CompactEncoderConfig, ConfigError, setting
 from ..data.loading import DataError, compose_inputs
+from ..data.unlabelled import refuse_reserved
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerFast
@@ -67,9 +68,7 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
     import datasets
 
     path = Path(path).expanduser()
-    if "holdout" in path.parts:
-        raise DataError(f"{path}: the holdout is reserved for final evaluation; never build vocabularies or "
-                        "pre-train on it")
+    refuse_reserved(path)
     if not path.is_file():
         raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz), CSV or Parquet "
                         "with a `text` column")

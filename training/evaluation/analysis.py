@@ -73,7 +73,7 @@ def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
         else:
             from ..registry import locate
 
-            found.append(locate(str(reference)))
+            found.append((str(reference), locate(str(reference))[1]))
     resolved: dict[str, Path] = {}
     for name, path in found:
         unique, n = name, 2

@@ -183,9 +183,10 @@ def run_evaluate(config: EvaluateConfig) -> int:
     models: dict[str, Classifier] = {}
     for reference in config.models:
         name, model = load_reference(reference)
-        while name in models:
-            name += " #2"
-        models[name] = model
+        unique, copy = name, 2
+        while unique in models:  # the same model given twice: "tag", "tag #2", "tag #3"
+            unique, copy = f"{name} #{copy}", copy + 1
+        models[unique] = model
     evaluation = evaluate_models(models, config.data, config.bins)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

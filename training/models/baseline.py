@@ -28,7 +28,7 @@ from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
 from ..artifact import ArtifactError, Classifier
-from ..config import BaselineConfig, ConfigError
+from ..config import BaselineConfig, ConfigError, check
 from ..data.loading import LabelledData, compose_inputs
 from ..data.normalize import ArabicNormalizer
 from ..evaluation.metrics import tune_thresholds
@@ -51,6 +51,7 @@ CALIBRATION_FOLDS = 3
 
 def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
     """Word and character TF-IDF blocks, each l2-normalised, weighted by ``word_weight`` / ``char_weight``."""
+    check(config)
     common = dict(min_df=min_df, max_df=config.max_df, max_features=config.max_features, sublinear_tf=True,
                   dtype=np.float32)
     blocks, weights = [], {}
@@ -59,14 +60,10 @@ def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
                 analyzer="word", ngram_range=tuple(config.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common)),
             ("char", config.char_weight, lambda: vectorizer(
                 analyzer="char_wb", ngram_range=tuple(config.char_ngrams), **common))):
-        if weight < 0:
-            raise ConfigError(f"--baseline.{name}-weight: expected a weight >= 0, found {weight}")
         if weight > 0:
             blocks.append((name, make()))
             if weight != 1:
                 weights[name] = float(weight)
-    if not blocks:
-        raise ConfigError("--baseline.word-weight and --baseline.char-weight are both 0; keep at least one block")
     return FeatureUnion(blocks, transformer_weights=weights or None)
 
 
@@ -98,8 +95,6 @@ def c_grid(config: BaselineConfig, kind: str) -> list[float]:
     grid = {"logreg": config.logreg_c_values, "svm": config.svm_c_values}.get(kind)
     if grid is None:
         raise ValueError(f"unknown baseline classifier {kind!r}; expected logreg or svm")
-    if not grid:
-        raise ConfigError(f"--baseline.{kind}-c-values is empty; give at least one C (or --baseline.c-values)")
     return list(grid)
 
 
@@ -207,7 +202,7 @@ class BaselineClassifier(Classifier):
 
 @dataclass
 class PseudoLabelled:
-    """Articles labelled by a model rather than a person, added to the training split with a lower weight."""
+    """Articles labelled by a model rather than a person, added to the training split with their own weight."""
 
     texts: list[str]
     titles: list[str]
@@ -227,13 +222,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     articles instead of validation's ~630, whose small classes make it noisy. Test is never used here.
     ``pseudo`` articles join the training rows (features and fits, weighted) but never the selection measure."""
     labels = data.label_names
-    if config.multi_label_strategy not in ("softmax", "ovr"):
-        raise ConfigError(f"--baseline.multi-label-strategy: expected softmax or ovr, found {config.multi_label_strategy!r}")
-    unknown = [kind for kind in config.classifiers if kind not in ("logreg", "svm")]
-    if unknown or not config.classifiers:
-        raise ConfigError(f"--baseline.classifiers: expected logreg and/or svm, found {unknown[0] if unknown else 'nothing'}")
-    if not config.min_df:
-        raise ConfigError("--baseline.min-df is empty; give at least one minimum document frequency")
+    check(config)
     one_vs_rest = data.multi_label and config.multi_label_strategy == "ovr"
     if pseudo is not None and one_vs_rest:
         raise ConfigError("--unlabelled with --baseline.multi-label-strategy ovr: self-training needs the softmax "
@@ -247,8 +236,6 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     y_valid = data.validation.primary_ids(labels)
     y_train_primary = data.train.primary_ids(labels)
     class_weight = None if str(config.class_weight).lower() in ("none", "") else config.class_weight
-    if config.selection not in ("validation", "validation+train-oof"):
-        raise ConfigError(f"--baseline.selection: expected validation or validation+train-oof, found {config.selection!r}")
     use_oof = config.selection == "validation+train-oof"  # (and more than one trial: see below)
 
     def macro_f1(truth: np.ndarray, scores: np.ndarray) -> float:

@@ -1,12 +1,11 @@
 """Distillation: a teacher (the run's baseline) labels unlabelled articles with its probabilities, and the
 transformer trains on those soft labels together with the gold training split.
 
-Unlabelled articles only ever join the training rows: any whose normalised text equals a validation or test
-article is dropped, so selection and the test score never see a teacher-labelled copy of their own articles.
+Unlabelled articles only ever join the training rows: `read_unlabelled` drops any copy of a labelled article,
+so selection and the test score never see a teacher-labelled copy of their own articles.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,6 @@ class DistillationSet:
     teacher: str
     temperature: float
     source: str = ""
-    dropped_overlap: int = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -39,7 +37,6 @@ class DistillationSet:
     def describe(self) -> dict:
         top = self.probabilities.max(axis=1) if len(self) else np.zeros(0)
         return {"articles": len(self), "teacher": self.teacher, "temperature": self.temperature, "source": self.source,
-                "dropped_as_validation_or_test_copies": self.dropped_overlap,
                 "mean_teacher_confidence": round(float(top.mean()), 4) if len(top) else None}
 
 
@@ -55,24 +52,17 @@ def soften(probabilities: np.ndarray, temperature: float, multi_label: bool) -> 
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _fingerprint(text: str, title: str | None) -> str:
-    return hashlib.sha1(f"{title or ''}\n{' '.join(text.split())}".encode("utf-8")).hexdigest()
-
-
 def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], titles: list[str | None], *,
                    temperature: float, teacher_name: str, source: str = "") -> DistillationSet:
-    """Score ``texts`` with ``teacher`` (label order matched by name), dropping copies of validation/test articles."""
+    """Score ``texts`` with ``teacher``, its probabilities in the data's label order. The texts come from
+    ``training.data.unlabelled.read_unlabelled``, which has dropped copies of every labelled article."""
     if sorted(teacher.labels) != sorted(data.label_names):
         raise ConfigError(f"distillation teacher {teacher_name} has labels {teacher.labels}, the data has "
                           f"{data.label_names}; train the teacher on the same data")
-    held = {_fingerprint(t, h) for split in (data.validation, data.test) for t, h in zip(split.texts, split.titles)}
-    keep = [i for i, (t, h) in enumerate(zip(texts, titles)) if _fingerprint(t, h) not in held]
-    dropped = len(texts) - len(keep)
-    texts, titles = [texts[i] for i in keep], [titles[i] for i in keep]
     scores = teacher.predict_scores(texts, titles) if texts else np.zeros((0, len(data.label_names)))
     order = [teacher.labels.index(label) for label in data.label_names]
     probabilities = soften(scores[:, order], temperature, data.multi_label) if len(texts) else scores
-    return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source, dropped)
+    return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source)
 
 
 def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None,

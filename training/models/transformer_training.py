@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from ..config import ConfigError, TransformerConfig
+from ..config import ConfigError, TransformerConfig, check
 from ..data.loading import LabelledData, compose_inputs
 from ..encoders.tokenizer import build_tokenizer, resolve_normalizer
 from ..evaluation.metrics import tune_thresholds
@@ -39,7 +39,7 @@ from .fine_tuning import (
 from .hf_common import configure_threads, device_arguments, is_main_process, mixed_precision, time_budget_callback
 from .onnx_export import export_onnx
 from .transformer import TransformerClassifier
-from .truncation import STRATEGIES, encode_articles, special_affixes
+from .truncation import encode_articles, special_affixes
 
 if TYPE_CHECKING:
     from .distillation import DistillationSet
@@ -89,16 +89,6 @@ def _default_work_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"transformer-work-{key}"
 
 
-def _check(config: TransformerConfig) -> None:
-    if config.truncation not in STRATEGIES:
-        raise ConfigError(f"--transformer.truncation {config.truncation!r}: expected one of {', '.join(STRATEGIES)}")
-    if not 0.0 <= config.head_fraction <= 1.0:
-        raise ConfigError(f"--transformer.head-fraction {config.head_fraction}: expected a share between 0 and 1")
-    if not 0.0 <= config.warmup_ratio < 1.0:
-        raise ConfigError(f"--transformer.warmup-ratio {config.warmup_ratio}: expected a share in [0, 1)")
-    config.validate()
-
-
 def _gold_rows(data: LabelledData, split: Any, weights: np.ndarray | None) -> list[list[float]]:
     """Loss targets of a labelled split: one-hot (or indicator) rows with their class weight appended."""
     labels = data.label_names
@@ -115,7 +105,7 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
     best validation macro-F1 state; returns (classifier, training log)."""
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    _check(config)
+    check(config)
     started = time.perf_counter()
     threads = configure_threads(config.threads)
     set_seed(seed)
