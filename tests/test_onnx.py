@@ -178,6 +178,7 @@ def test_scorer_threads_and_backend_choice(tiny_artifact, exported, monkeypatch)
         onnx.save_model_files(Path("unused"))
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and transformers
 def test_the_classifier_does_not_import_the_exporter() -> None:
     """One-way dependency: onnx_export imports the classifier; the classifier and its ONNX backend never import it."""
     import subprocess

@@ -157,6 +157,7 @@ def test_time_budget_schedule_decays_to_zero_at_the_estimated_end():
     assert horizon.factor(100) == pytest.approx(100 / 190)
 
 
+@pytest.mark.slow  # builds and runs two BERT masked-language models
 def test_sparse_mlm_head_matches_the_full_head():
     """Scoring masked positions only gives BertForMaskedLM's loss; with the Trainer's num_items_in_batch the loss
     is a sum over that count (what its gradient-accumulation and DDP scaling expect)."""
