@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.evaluation import analysis, plots
 from training.data.loading import Split
+from training.evaluation import analysis, plots
 
 LABELS = ["diplomacy", "sport", "terrorism"]
 

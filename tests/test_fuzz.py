@@ -23,6 +23,7 @@ from schemathesis.checks import (  # noqa: E402
     response_schema_conformance,
     status_code_conformance,
 )
+
 from serving.schemas import ErrorResponse  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import training
 from training.cli import main
 from training.config import BaselineConfig, TrainConfig
 from training.data.normalize import normalizer_for
@@ -53,14 +54,20 @@ def test_train_with_unlabelled_articles(sample_data, tmp_path: Path) -> None:
     unlabelled.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows + copies), encoding="utf-8")
     config = TrainConfig(out=str(tmp_path / "run"), unlabelled=str(unlabelled), baseline=FAST)
     config.self_training.articles, config.self_training.min_per_label, config.self_training.weights = 60, 10, [0.3]
-    config.self_training.tolerance = 1.0  # keep the self-trained model whatever it scores: this test checks the plumbing
 
     from training.train import run
 
     report = run(config)
     log = report["candidates"]["baseline"]["training"]["self_training"]
     assert log["unlabelled_articles"] == len(rows)  # the validation copies were dropped
-    assert log["kept"] == "self-trained"
+    trials = {t["weight"]: t["macro_f1"] for t in log["blend"]["weight_trials"]}
+    assert set(trials) == {1.0, 0.7, 0.5, 0.3, 0.0}  # gold alone, blends, self-trained alone: best on validation kept
+    best = max(trials.values())
+    assert log["kept"] in ("gold only", "self-trained") or log["kept"].startswith("blend, gold weight")
+    kept_weight = {"gold only": 1.0, "self-trained": 0.0}.get(log["kept"]) or float(log["kept"].rsplit(" ", 1)[1])
+    assert trials[kept_weight] == best
+    model = training.load(report["best_artifact"])  # whatever was kept saves, loads and predicts
+    assert model.predict([sample_data.test.texts[0]])[0].label in sample_data.label_names
     added = log["trials"][0]["added"]
     assert set(added) == set(sample_data.label_names) and 0 < sum(added.values()) <= 60 + 10 * len(added)
     assert "## Self-training (baseline)" in (tmp_path / "run" / "report.md").read_text(encoding="utf-8")

@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from server_process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
 
 from serving.schemas import ErrorResponse

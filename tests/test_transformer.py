@@ -375,8 +375,8 @@ def test_default_flags_fine_tune_a_barely_pretrained_compact_encoder(tmp_path, s
 # ------------------------------------------------------------------------------------------ distillation
 
 def test_teacher_labels_in_the_data_label_order(single_label_data):
-    from training.models.distillation import soften, teacher_labels
     from training.artifact import Classifier
+    from training.models.distillation import soften, teacher_labels
 
     class ReversedLabelTeacher(Classifier):  # a real Classifier whose label order differs from the data's
         model_type = "test"

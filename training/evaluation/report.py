@@ -79,6 +79,10 @@ def self_training_lines(log: dict | None) -> list[str]:
              "|---:|---:|" + "---:|" * len(labels) + "---:|---:|"]
     lines += [f"| {t['weight']:g} | {t['round']} | " + " | ".join(str(t["added"][label]) for label in labels)
               + f" | {t['validation_macro_f1']:.4f} | {t['seconds']:.0f} |" for t in log["trials"]]
+    blend = log.get("blend")
+    if blend:
+        lines += ["", "Kept on validation among the gold-only model, the self-trained one and their blends: "
+                  + ", ".join(f"gold weight {t['weight']:g} {t['macro_f1']:.4f}" for t in blend["weight_trials"]) + "."]
     return lines + [""]
 
 
