@@ -55,6 +55,7 @@ from starlette.routing import Route  # noqa: E402
 
 from training import registry  # noqa: E402
 from training.artifact import ArtifactError, read_manifest, verify_files  # noqa: E402
+from training.data.script import arabic_ratio  # noqa: E402
 
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
 from .bentoml_internals import (  # noqa: E402
@@ -70,7 +71,6 @@ from .limits import (  # noqa: E402
     MAX_TITLE_CHARS,
     MAX_TOP_K,
     RequestLimitsMiddleware,
-    arabic_ratio,
     error_body,
 )
 from .openapi import complete_openapi, documented_endpoints  # noqa: E402

@@ -9,7 +9,8 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from serving.limits import _ARABIC_LETTER_RE, _LETTER_RE, arabic_ratio, error_body, is_json_media
+from serving.limits import error_body, is_json_media
+from training.data.script import _ARABIC_LETTER_RE, _LETTER_RE, arabic_ratio
 
 
 def _by_regex(*parts: str | None) -> float:

@@ -115,7 +115,7 @@ def score_batches(model: Classifier, texts: Sequence[str], titles: Sequence[str]
 
 
 def prediction_rows(model: Classifier, articles: Any, batch_size: int) -> list[dict]:
-    from serving.limits import arabic_ratio  # a pure function; serving owns it
+    from .data.script import arabic_ratio
 
     scores = score_batches(model, articles.texts, articles.titles, batch_size)
     rows = []
