@@ -102,6 +102,7 @@ def transfer(args: argparse.Namespace, rows: dict, trained_on: set[str], tested_
         "cross_source_per_class_f1": {label: round(v["f1"], 4) for label, v in test["per_class"].items()},
         "cross_source_per_source": {s: round(m["macro_f1"], 4) for s, m in test.get("per_source", {}).items()},
         "in_domain_macro_f1": round(macro_f1_of(report["best_artifact"], written["own_test"], labels), 4),
+        "candidates": candidate_figures(report, files["test"], written["own_test"]),
         "run_seconds": round(seconds, 1),
     }
 
@@ -113,7 +114,20 @@ def in_domain(args: argparse.Namespace, work: Path, seed: int) -> dict:
     return {"best": report["best"], "test_macro_f1": round(test["macro_f1"], 4), "test_accuracy": round(test["accuracy"], 4),
             "test_per_class_f1": {label: round(v["f1"], 4) for label, v in test["per_class"].items()},
             "test_per_source_macro_f1": {s: round(m["macro_f1"], 4) for s, m in test.get("per_source", {}).items()},
+            "candidates": candidate_figures(report, load_rows(Path(args.data))["test"]),
             "run_seconds": round(seconds, 1)}
+
+
+def candidate_figures(report: dict, test_rows: list[dict], own_test_rows: list[dict] | None = None) -> dict:
+    """Every candidate's macro-F1 on the test rows (and on the trained-on sources' own test rows), not only the
+    selected one's: what each of baseline, transformer and ensemble would have scored. Reporting only, after
+    selection; nothing here feeds back into training."""
+    figures = {}
+    for name, candidate in report["candidates"].items():
+        figures[name] = {"test_macro_f1": round(macro_f1_of(candidate["artifact"], test_rows, report["labels"]), 4)}
+        if own_test_rows is not None:
+            figures[name]["in_domain_macro_f1"] = round(macro_f1_of(candidate["artifact"], own_test_rows, report["labels"]), 4)
+    return figures
 
 
 def one_seed(args: argparse.Namespace, rows: dict, work: Path, seed: int) -> dict:
@@ -147,6 +161,10 @@ def summarise(per_seed: dict[int, dict]) -> dict:
                                           for label in first[per_class_key]}}
         if name != "in_domain":
             summary[name]["in_domain_macro_f1"] = stats([run[name]["in_domain_macro_f1"] for run in runs])
+        if len(first.get("candidates", {})) > 1:
+            summary[name]["candidates"] = {
+                candidate: {key: stats([run[name]["candidates"][candidate][key] for run in runs]) for key in scores}
+                for candidate, scores in first["candidates"].items()}
     return summary
 
 
@@ -159,6 +177,9 @@ def print_summary(results: dict) -> None:
         if "in_domain_macro_f1" in figure:
             line += f"  (in-domain reference {figure['in_domain_macro_f1']['mean']:.4f})"
         print(line + "  per class: " + "  ".join(f"{label} {v['mean']:.3f}" for label, v in figure["per_class_f1"].items()))
+        for candidate, scores in figure.get("candidates", {}).items():
+            print(f"  {candidate:<32} " + "  ".join(f"{key} {value['mean']:.4f} ± {value['spread']:.4f}"
+                                                  for key, value in scores.items()))
 
 
 def main(argv: list[str] | None = None) -> int:

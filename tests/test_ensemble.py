@@ -191,3 +191,106 @@ def test_ensemble_is_served_over_http(ensemble_run: dict, model_name: str, tmp_p
             assert linear.status_code == 400 and "linear" in linear.text
     finally:
         stop(proc)
+
+
+# ----------------------------------------------------------------- choosing on articles no candidate tuned on
+
+def test_selection_holds_half_of_validation_out_when_there_are_candidates_to_compare(sample_data, caplog) -> None:
+    import dataclasses
+    import logging
+
+    from training.train import MIN_SELECTION_ARTICLES, hold_out_selection
+
+    assert hold_out_selection(sample_data, TrainConfig(models=["baseline"])) == (sample_data, None)
+    with caplog.at_level(logging.WARNING, logger="training.train"):  # 29 articles: too few to halve
+        assert hold_out_selection(sample_data, TrainConfig(models=["baseline", "transformer"])) == (sample_data, None)
+    assert "too few to hold half of them out" in caplog.text
+    assert len(sample_data.validation) < 2 * MIN_SELECTION_ARTICLES
+
+    larger = dataclasses.replace(sample_data, validation=sample_data.train)  # 223 articles standing in for validation
+    tuning, selection = hold_out_selection(larger, TrainConfig(models=["baseline", "transformer"], seed=5))
+    assert tuning.train is larger.train and tuning.test is larger.test
+    tuned_on, held = set(tuning.validation.ids), set(selection.ids)
+    assert not tuned_on & held and tuned_on | held == set(larger.validation.ids)
+    assert abs(len(tuned_on) - len(held)) <= 1
+    for label in larger.label_names:  # stratified by primary topic
+        assert abs(tuning.validation.primary.count(label) - selection.primary.count(label)) <= 1
+    again = hold_out_selection(larger, TrainConfig(models=["baseline", "transformer"], seed=5))[1]
+    assert again.ids == selection.ids  # the run's seed decides it
+
+
+def test_ranking_follows_the_held_out_articles_not_the_tuned_on_ones() -> None:
+    import dataclasses
+
+    from training.train import Candidate, rank
+
+    tuned_hard = Candidate("ensemble", None, {}, 1.0, {"macro_f1": 0.94}, 100.0, selection={"macro_f1": 0.89})
+    plain = Candidate("baseline", None, {}, 1.0, {"macro_f1": 0.93}, 400.0, selection={"macro_f1": 0.93})
+    assert [c.name for c in rank([tuned_hard, plain])] == ["baseline", "ensemble"]
+    without = [dataclasses.replace(c, selection=None) for c in (tuned_hard, plain)]
+    assert [c.name for c in rank(without)] == ["ensemble", "baseline"]  # one small validation split: as before
+
+
+def test_the_baseline_is_kept_unless_a_challenger_clearly_beats_it_on_the_held_out_articles(sample_data) -> None:
+    import numpy as np
+
+    from training.train import Candidate, choose, rank
+
+    labels, split = sample_data.label_names, sample_data.train  # 223 articles standing in for the held-out half
+    truth = split.primary_ids(labels)
+    onehot = np.eye(len(labels))
+
+    def candidate(name: str, wrong: int, speed: float) -> Candidate:
+        predicted = truth.copy()
+        predicted[:wrong] = (predicted[:wrong] + 1) % len(labels)  # the first `wrong` articles misclassified
+        from sklearn.metrics import f1_score
+
+        score = f1_score(truth, predicted, average="macro")
+        return Candidate(name, None, {}, 1.0, {"macro_f1": score}, speed, selection={"macro_f1": score},
+                         selection_scores=onehot[predicted])
+
+    config = TrainConfig(models=["baseline", "transformer"])
+    baseline = candidate("baseline", 12, 400.0)
+    narrow = candidate("transformer", 10, 50.0)  # 2 articles better: a lead resampling often reverses
+    ranked, decision = choose(rank([baseline, narrow]), split, labels, config)
+    assert ranked[0] is baseline and decision["kept"] == "baseline" and decision["challenger"] == "transformer"
+    assert 0.3 < decision["win_share"] < 0.95 and "the baseline is kept" in decision["why"]
+    clear = candidate("transformer", 0, 50.0)  # 12 articles better, all of them
+    ranked, decision = choose(rank([baseline, clear]), split, labels, config)
+    assert ranked[0] is clear and decision["kept"] == "transformer" and decision["win_share"] >= 0.95
+    config.selection_confidence = 0  # the higher score wins outright
+    assert choose(rank([baseline, narrow]), split, labels, config) == ([narrow, baseline], {})
+    assert choose(rank([baseline, narrow]), None, labels, TrainConfig()) == ([narrow, baseline], {})
+
+
+@pytest.mark.slow
+def test_a_run_with_candidates_chooses_on_held_out_validation_articles(tmp_path_factory, sample_data) -> None:
+    from training.data.normalize import normalizer_for
+    from training.train import run
+
+    checkpoint = make_checkpoint(tmp_path_factory.mktemp("tiny-bert-selection"),
+                                 normalizer_for("default").transform(sample_data.train.texts))
+    config = TrainConfig(out=str(tmp_path_factory.mktemp("run") / "selection"), models=["baseline", "transformer"])
+    config.data.validation_size = 0.3  # 84 validation articles: 42 to tune on, 42 held out to choose
+    config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
+    config.transformer.model = str(checkpoint)
+    for key, value in {"max_length": 64, "batch_size": 8, "evals_per_epoch": 1, "max_steps": 8,
+                       "learning_rate": 1e-3, "predict_batch_size": 16}.items():
+        setattr(config.transformer, key, value)
+    report = run(config)
+    validation_articles = sum(report["data"]["counts"]["validation"].values())
+    for name, candidate in report["candidates"].items():
+        tuned_on = sum(m["support"] for m in candidate["validation"]["per_class"].values())
+        held_out = sum(m["support"] for m in candidate["selection"]["per_class"].values())
+        assert tuned_on + held_out == validation_articles and abs(tuned_on - held_out) <= 1, name
+        manifest = json.loads((Path(candidate["artifact"]) / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["metrics"]["selection"]["macro_f1"] == candidate["selection"]["macro_f1"]
+    scores = {name: c["selection"]["macro_f1"] for name, c in report["candidates"].items()}
+    leader = max(scores, key=scores.get)
+    if leader == "baseline" or report.get("selection_test", {}).get("kept") == leader:
+        assert report["best"] == leader
+    else:  # the leader's margin over the baseline was not clear enough: the baseline is kept, and the report says so
+        assert report["best"] == "baseline" and report["selection_test"]["challenger"] == leader
+    assert report["selection"].startswith(f"highest macro-F1 on {validation_articles // 2}")
+    report_md = (Path(config.out) / "report.md").read_text(encoding="utf-8")
+    assert "held-out selection macro-F1" in report_md and "no candidate tuned on" in report_md

@@ -254,6 +254,44 @@ def test_electra_generator_shares_the_embeddings_and_learns_detection():
     assert losses[-1] < losses[0] - 0.5, losses
 
 
+def test_detection_check_tells_a_discriminator_that_learnt_from_one_that_guesses():
+    """An untrained discriminator is no better than guessing the replaced share; one trained on the batch is (what
+    pretrain's warning rests on). MLM models have no discriminator: None."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from training.encoders.electra import detection_check, electra_pretrainer
+
+    torch.manual_seed(0)
+    model = electra_pretrainer(32, 2, 0.25, 50.0, dict(vocab_size=60, num_hidden_layers=1, max_position_embeddings=64,
+                                                       pad_token_id=0, hidden_dropout_prob=0.0,
+                                                       attention_probs_dropout_prob=0.0))
+    ids = torch.randint(5, 60, (8, 16))
+
+    def collate(rows: list[dict]) -> dict:  # every 4th token masked ([MASK] = 4), as the block collator's labels
+        rows_ = [row["row"] for row in rows]
+        labels = torch.full_like(ids, -100)
+        labels[:, 1::4] = ids[:, 1::4]
+        inputs = ids.clone()
+        inputs[:, 1::4] = 4
+        return {"input_ids": inputs[rows_], "attention_mask": torch.ones_like(inputs[rows_]), "labels": labels[rows_]}
+
+    blocks = [{"row": i} for i in range(8)]
+    before = detection_check(model, blocks, collate, 4)
+    assert not before["learnt"] and before["detection_loss"] > before["guessing_loss"]
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(80):
+        model(**collate(blocks)).loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+    after = detection_check(model, blocks, collate, 4)
+    assert after["learnt"] and after["detection_loss"] < 0.5 * after["guessing_loss"], after
+    mlm = BertForMaskedLM(BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64))
+    assert detection_check(mlm, blocks, collate, 4) is None
+
+
 @pytest.mark.slow
 def test_electra_pretrain_writes_a_classifier_loadable_discriminator(corpus, tokenizer_dir, cache_dir, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -269,6 +307,8 @@ def test_electra_pretrain_writes_a_classifier_loadable_discriminator(corpus, tok
     summary = json.loads((out / "pretrain_summary.json").read_text())
     assert summary["objective"] == "electra" and summary["steps"] == 6
     assert summary["trained_parameters"] > summary["encoder_parameters"]  # the generator is trained, not kept
+    assert set(summary["detection"]) == {"detection_loss", "guessing_loss", "learnt"}  # 6 steps: guessing at best
+    assert 0.3 < summary["detection"]["guessing_loss"] < 0.6 and not summary["detection"]["learnt"]
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["ElectraForPreTraining"] and config["hidden_dropout_prob"] == 0.1
     assert set(json.loads((out / "fine_tuning.json").read_text())) == {"learning_rate", "epochs", "early_stopping_patience"}
@@ -277,3 +317,28 @@ def test_electra_pretrain_writes_a_classifier_loadable_discriminator(corpus, tok
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     logits = model(**tokenizer(["مباراة كرة القدم"], return_tensors="pt")).logits
     assert logits.shape == (1, 4)
+
+
+@pytest.mark.slow  # the GPU script's every step, tiny, on this CPU: tokenizer, pre-training, train, evaluate
+def test_gpu_script_runs_every_step_in_smoke_mode(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    rows = (repo / "training" / "data" / "sample_data" / "sample_news.jsonl").read_text(encoding="utf-8").splitlines()
+    labelled, corpus = tmp_path / "labelled.jsonl", tmp_path / "corpus.jsonl"
+    labelled.write_text("\n".join(rows[:220]) + "\n", encoding="utf-8")
+    corpus.write_text("".join(json.dumps({"title": row.get("title", ""), "text": row["text"]}, ensure_ascii=False) + "\n"
+                              for row in map(json.loads, rows[220:])), encoding="utf-8")
+    env = {**os.environ, "GPU_RUN_SMOKE": "1", "PYTHON": sys.executable, "DATA": str(labelled), "TEST": str(labelled),
+           "CORPUS": str(corpus), "OUT": str(tmp_path / "gpu-run")}
+    done = subprocess.run(["bash", str(repo / "benchmarks" / "gpu_run.sh")], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "selected:" in done.stdout and "ensemble     validation macro-F1" in done.stdout, done.stdout[-2000:]
+    summary = json.loads((tmp_path / "gpu-run" / "encoder" / "pretrain_summary.json").read_text())
+    assert summary["encoder_parameters"] > 0 and summary["steps"] >= 1
+    evaluation = json.loads((tmp_path / "gpu-run" / "evaluation" / "evaluation.json").read_text())
+    # every candidate scored on the same test articles (the self-trained baseline is a blend: model type ensemble)
+    assert sorted(Path(name).name for name in evaluation["models"]) == ["baseline", "ensemble", "transformer"]

@@ -46,9 +46,10 @@ def _run_train(config: TrainConfig) -> int:
     report = run(config)
     if "rank" in report:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
-    best = report["candidates"][report["best"]]
-    print(f"best: {report['best']}  validation macro-F1 {best['validation']['macro_f1']:.4f}  "
-          f"test macro-F1 {report['test']['macro_f1']:.4f}")
+    from .evaluation.report import chosen_on
+
+    measure, score = chosen_on(report["candidates"][report["best"]])
+    print(f"best: {report['best']}  {measure} {score:.4f}  test macro-F1 {report['test']['macro_f1']:.4f}")
     print(f"report: {Path(config.out) / 'report.md'}  artefact: {report['best_artifact']}")
     if report.get("registered"):
         print(f"registered: {report['registered']['tag']}")

@@ -81,6 +81,7 @@ def register(artifact_path: str | Path, name: str, report: dict | None = None) -
     }
     if report:
         metadata["candidates"] = {name_: {"validation_macro_f1": c["validation"]["macro_f1"],
+                                          **({"selection_macro_f1": c["selection"]["macro_f1"]} if "selection" in c else {}),
                                           "train_seconds": c["train_seconds"],
                                           "predict_articles_per_second": c["predict_articles_per_second"]}
                                   for name_, c in report["candidates"].items()}

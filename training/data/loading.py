@@ -275,7 +275,7 @@ def _dedupe(split: Split) -> tuple[Split, list[str]]:
     return split.subset(keep), dropped
 
 
-def _stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[Split, Split]:
+def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[Split, Split]:
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(split))
@@ -322,11 +322,11 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
             logger.warning("%s: dropped %d exact duplicate articles (e.g. %s)", name, len(dropped), ", ".join(dropped[:3]))
     train = parsed.pop("train", None) or parsed.pop("all")
     if "test" not in parsed:
-        train, parsed["test"] = _stratified_split(train, config.test_size, seed, "test")
+        train, parsed["test"] = stratified_split(train, config.test_size, seed, "test")
         report["test_split"] = f"stratified {config.test_size:.0%} of the training data (seed {seed})"
     if "validation" not in parsed:
         share = config.validation_size / max(1e-9, 1 - (config.test_size if "test_split" in report else 0))
-        train, parsed["validation"] = _stratified_split(train, share, seed, "validation")
+        train, parsed["validation"] = stratified_split(train, share, seed, "validation")
         report["validation_split"] = f"stratified {config.validation_size:.0%} of the training data (seed {seed})"
     validation, test = parsed["validation"], parsed["test"]
 

@@ -133,9 +133,35 @@ def electra_pretrainer(hidden: int, heads: int, generator_size: float, discrimin
             keep = attention_mask.bool() if attention_mask is not None else torch.ones_like(replaced, dtype=torch.bool)
             detection_loss = F.binary_cross_entropy_with_logits(scores[keep].float(), replaced[keep])
             loss = generator_loss + discriminator_weight * detection_loss
-            return ModelOutput(loss=loss, generator_loss=generator_loss.detach(), detection_loss=detection_loss.detach())
+            return ModelOutput(loss=loss, generator_loss=generator_loss.detach(), detection_loss=detection_loss.detach(),
+                               replaced_share=replaced[keep].mean().detach())
 
     return ElectraPretrainer()
+
+
+def detection_check(model: Any, blocks: Any, collator: Any, batch_size: int) -> dict | None:
+    """Has the ELECTRA discriminator learnt anything? Its detection loss on the held-out ``blocks`` against the loss
+    of always guessing the replaced share (the binary entropy of that share): a discriminator still at that level
+    fine-tunes worse than a random encoder (measured: docs/encoders.md). None for an MLM model."""
+    import math
+
+    import torch
+
+    if not hasattr(model, "discriminator"):
+        return None
+    losses, shares = [], []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(blocks), batch_size):
+            batch = {k: v.to(next(model.parameters()).device)
+                     for k, v in collator([blocks[i] for i in range(start, min(start + batch_size, len(blocks)))]).items()}
+            output = model(**batch)
+            losses.append(float(output.detection_loss))
+            shares.append(float(output.replaced_share))
+    share = min(max(sum(shares) / max(len(shares), 1), 1e-9), 1 - 1e-9)
+    trivial = -(share * math.log(share) + (1 - share) * math.log(1 - share))
+    loss = sum(losses) / max(len(losses), 1)
+    return {"detection_loss": round(loss, 4), "guessing_loss": round(trivial, 4), "learnt": loss < 0.9 * trivial}
 
 
 def fine_tunable_part(model: Any) -> Any:

@@ -39,7 +39,7 @@ from ..models.hf_common import (
     max_across_ranks,
     time_budget_callback,
 )
-from .electra import build_model, fine_tunable_part, fine_tuning_advice, write_checkpoint
+from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
 from .tokenizer import _fingerprint, normalised_corpus, resolve_normalizer
 
 logger = logging.getLogger(__name__)
@@ -397,6 +397,13 @@ def run(config: PretrainConfig) -> int:
                "encoder_parameters": int(sum(p.numel() for p in encoder.parameters())),
                "trained_parameters": int(sum(p.numel() for p in trainer.model.parameters())), "threads": threads,
                "processes": world, "fine_tuning": advice, "seed": config.seed}
+    if (detection := detection_check(trainer.model, eval_set, collator, config.batch_size)) is not None:
+        summary["detection"] = detection
+        if not detection["learnt"]:
+            logger.warning("the discriminator has not learnt to detect replaced tokens (held-out detection loss %.3f; "
+                           "guessing gives %.3f): this encoder fine-tunes worse than a random one. Pre-train longer, or "
+                           "use --objective mlm (measured at 30 CPU-minutes: docs/encoders.md)",
+                           detection["detection_loss"], detection["guessing_loss"])
     write_json_atomic(out / "pretrain_summary.json", summary)
     loss = f"{summary['eval_loss']:.3f}" if summary["eval_loss"] is not None else "n/a"
     print(f"pre-trained encoder ({config.objective}): {out}  steps {summary['steps']} (planned {plan['estimate']})  "

@@ -51,20 +51,28 @@ def per_source_table(rows: list[tuple[str, dict]], labels: list[str]) -> list[st
     return lines
 
 
+def chosen_on(candidate: dict) -> tuple[str, float]:
+    """What selection compared: macro-F1 on the held-out selection articles when the run had them, else validation."""
+    if "selection" in candidate:
+        return "held-out selection macro-F1", candidate["selection"]["macro_f1"]
+    return "validation macro-F1", candidate["validation"]["macro_f1"]
+
+
 def why_the_winner_won(report: dict) -> str:
     ranking = report["ranking"]
     candidates = report["candidates"]
-    best = candidates[ranking[0]]
     if len(ranking) == 1:
         return f"`{ranking[0]}` was the only candidate."
-    runner_up = candidates[ranking[1]]
-    gap = best["validation"]["macro_f1"] - runner_up["validation"]["macro_f1"]
-    if round(gap, 4) == 0:
-        return (f"`{ranking[0]}` and `{ranking[1]}` tie on validation macro-F1 ({best['validation']['macro_f1']:.4f}); "
+    if report.get("selection_test"):
+        return report["selection_test"]["why"] + "."
+    best, runner_up = candidates[ranking[0]], candidates[ranking[1]]
+    (measure, best_score), (_, runner_up_score) = chosen_on(best), chosen_on(runner_up)
+    if round(best_score - runner_up_score, 4) == 0:
+        return (f"`{ranking[0]}` and `{ranking[1]}` tie on {measure} ({best_score:.4f}); "
                 f"`{ranking[0]}` wins as the faster predictor ({best['predict_articles_per_second']:.0f} vs "
                 f"{runner_up['predict_articles_per_second']:.0f} articles/s).")
-    return (f"`{ranking[0]}` has the highest validation macro-F1: {best['validation']['macro_f1']:.4f}, "
-            f"{gap * 100:.1f} points over `{ranking[1]}` ({runner_up['validation']['macro_f1']:.4f}).")
+    return (f"`{ranking[0]}` has the highest {measure}: {best_score:.4f}, "
+            f"{(best_score - runner_up_score) * 100:.1f} points over `{ranking[1]}` ({runner_up_score:.4f}).")
 
 
 def self_training_lines(log: dict | None) -> list[str]:
@@ -115,16 +123,21 @@ def write_reports(report: dict, run_dir: Path) -> None:
     ]
     for split, counts in report["data"]["counts"].items():
         lines.append(f"| {split} | " + " | ".join(str(counts[label]) for label in labels) + " |")
+    held_out = any("selection" in c for c in report["candidates"].values())
     lines += ["", "## Candidates (validation)", "",
-              "| candidate | macro-F1 | accuracy | " + " | ".join(f"F1 {label}" for label in labels)
-              + " | train s | articles/s | size MB |",
-              "|---" * (len(labels) + 6) + "|"]
+              "| candidate | " + ("held-out selection macro-F1 | " if held_out else "") + "macro-F1 | accuracy | "
+              + " | ".join(f"F1 {label}" for label in labels) + " | train s | articles/s | size MB |",
+              "|---" * (len(labels) + 6 + held_out) + "|"]
     for name in report["ranking"]:
         c = report["candidates"][name]
         v = c["validation"]
-        lines.append(f"| {name} | {v['macro_f1']:.4f} | {v['accuracy']:.4f} | "
+        lines.append(f"| {name} | " + (f"{c['selection']['macro_f1']:.4f} | " if held_out else "")
+                     + f"{v['macro_f1']:.4f} | {v['accuracy']:.4f} | "
                      + " | ".join(f"{v['per_class'][label]['f1']:.3f}" for label in labels)
                      + f" | {c['train_seconds']:.1f} | {c['predict_articles_per_second']:.0f} | {c['size_bytes'] / 1e6:.1f} |")
+    if held_out:
+        lines += ["", f"Selection: {report['selection']}. The other columns are on the validation articles each "
+                  "candidate tuned on (optimistic, the more so the more it tuned)."]
     lines += ["", f"**Winner: `{report['best']}`.** {why_the_winner_won(report)}", ""]
     if "ensemble" in report["candidates"]:
         log = report["candidates"]["ensemble"]["training"]
