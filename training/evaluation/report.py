@@ -7,28 +7,13 @@ from ..artifact import write_text_atomic
 
 
 def plot_confusion_matrix(confusion: dict, title: str, path: Path) -> Path:
-    import matplotlib
+    """One confusion matrix as a PNG, drawn like the evaluation's and the notebooks' (Arabic labels shaped)."""
+    import pandas as pd
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from . import plots
 
-    matrix = np.asarray(confusion["matrix"])
-    labels = confusion["labels"]
-    figure, axes = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
-    axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title)
-    for (row, column), value in np.ndenumerate(matrix):
-        axes.text(column, row, str(value), ha="center", va="center",
-                  color="white" if value > matrix.max() / 2 else "black")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    frame = pd.DataFrame(confusion["matrix"], index=confusion["labels"], columns=confusion["labels"])
+    return plots.save(plots.plot_confusion_matrices({title: frame}), path)
 
 
 def confusion_table(confusion: dict) -> list[str]:
