@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from .settings import ConfigError, check, config_from_args, setting
 from .settings import load_config_file as _load_config_file
@@ -47,6 +47,19 @@ class DataConfig:
     test_size: float = setting(0.1, "Fraction held out for test when the data has no test split.")
     hub_config: str | None = setting(None, "Config name for a hub dataset (load_dataset's `name`).")
     hub_revision: str | None = setting(None, "Revision (branch, tag, commit) for a hub dataset.")
+
+    @classmethod
+    def as_trained(cls, manifest: dict, given: dict[str, Any], names: Sequence[str]) -> "DataConfig":
+        """How to read articles for a model (predict, evaluate): each of ``names`` as ``given``, else as the model's
+        training data was read (its manifest), else the default; every other field keeps its default."""
+        trained = (manifest.get("config") or {}).get("data") or {}
+        config = cls()
+        for name in names:
+            if name in given:
+                setattr(config, name, given[name])
+            elif name in trained:
+                setattr(config, name, trained[name])
+        return config
 
 
 @dataclass

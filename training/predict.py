@@ -36,12 +36,8 @@ class ColumnsConfig:
 
     def resolve(self, manifest: dict) -> DataConfig:
         """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
-        trained = (manifest.get("config") or {}).get("data") or {}
-        config = DataConfig()
-        for item in fields(self):
-            given = getattr(self, item.name)
-            setattr(config, item.name, given if given is not None else trained.get(item.name, getattr(config, item.name)))
-        return config
+        names = [item.name for item in fields(self)]
+        return DataConfig.as_trained(manifest, {n: getattr(self, n) for n in names if getattr(self, n) is not None}, names)
 
 
 @dataclass

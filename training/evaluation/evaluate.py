@@ -61,13 +61,10 @@ def load_reference(reference: str) -> tuple[str, Classifier]:
 
 def reading_settings(model: Classifier, overrides: DataConfig | None = None) -> DataConfig:
     """The model's own column settings, then every ``overrides`` field that differs from the default."""
-    saved = model.manifest.get("config", {}).get("data", {})
-    defaults, settings = DataConfig(), DataConfig()
-    for name in READING_FIELDS:
-        if name in saved:
-            setattr(settings, name, saved[name])
-        if overrides is not None and getattr(overrides, name) != getattr(defaults, name):
-            setattr(settings, name, getattr(overrides, name))
+    defaults = DataConfig()
+    given = {name: getattr(overrides, name) for name in READING_FIELDS
+             if overrides is not None and getattr(overrides, name) != getattr(defaults, name)}
+    settings = DataConfig.as_trained(model.manifest, given, READING_FIELDS)
     if overrides is not None:
         settings.path = overrides.path
     return settings
