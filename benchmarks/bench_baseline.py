@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -185,11 +185,11 @@ def write_transfer_data(rows: dict[str, list[dict]], trained_on: Callable[[dict]
     return {"files": files, "dropped": sorted(dropped), "own_test": keep(own["test"])}
 
 
-def macro_f1_of(artifact: str | Path, rows: list[dict], labels: list[str]) -> float:
-    """Primary-label macro-F1 over ``labels`` of the artefact's predictions for ``rows``."""
+def macro_f1_of(artifact: Any, rows: list[dict], labels: list[str]) -> float:
+    """Primary-label macro-F1 over ``labels`` of the predictions for ``rows`` of an artefact (path or loaded model)."""
     import training
 
-    model = training.load(artifact)
+    model = training.load(artifact) if isinstance(artifact, (str, Path)) else artifact
     predicted = [p.label for p in model.predict([r["text"] for r in rows], [r.get("title") or "" for r in rows])]
     return macro_f1([r["label"] for r in rows], predicted, labels)
 

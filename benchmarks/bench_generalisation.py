@@ -91,6 +91,7 @@ def transfer(args: argparse.Namespace, rows: dict, trained_on: set[str], tested_
                 len(files["train"]), len(files["validation"]), len(files["test"]), written["dropped"] or "none", load_info())
     report, seconds = train(args, work / f"data-{name}", work / f"run-{name}-{seed}", seed)
     labels, test = report["labels"], report["test"]
+    candidates = candidate_figures(report, files["test"], written["own_test"])
     return {
         "trained_on": sorted(trained_on), "tested_on": sorted(tested_on), "best": report["best"],
         "topics": labels, "topics_left_out": written["dropped"],
@@ -101,20 +102,20 @@ def transfer(args: argparse.Namespace, rows: dict, trained_on: set[str], tested_
         "cross_source_macro_f1": round(test["macro_f1"], 4),
         "cross_source_per_class_f1": {label: round(v["f1"], 4) for label, v in test["per_class"].items()},
         "cross_source_per_source": {s: round(m["macro_f1"], 4) for s, m in test.get("per_source", {}).items()},
-        "in_domain_macro_f1": round(macro_f1_of(report["best_artifact"], written["own_test"], labels), 4),
-        "candidates": candidate_figures(report, files["test"], written["own_test"]),
+        "in_domain_macro_f1": candidates[report["best"]]["in_domain_macro_f1"],
+        "candidates": candidates,
         "run_seconds": round(seconds, 1),
     }
 
 
-def in_domain(args: argparse.Namespace, work: Path, seed: int) -> dict:
+def in_domain(args: argparse.Namespace, rows: dict, work: Path, seed: int) -> dict:
     logger.info("in-domain (seed %d): the full split (%s)", seed, load_info())
     report, seconds = train(args, Path(args.data), work / f"run-in-domain-{seed}", seed)
     test = report["test"]
     return {"best": report["best"], "test_macro_f1": round(test["macro_f1"], 4), "test_accuracy": round(test["accuracy"], 4),
             "test_per_class_f1": {label: round(v["f1"], 4) for label, v in test["per_class"].items()},
             "test_per_source_macro_f1": {s: round(m["macro_f1"], 4) for s, m in test.get("per_source", {}).items()},
-            "candidates": candidate_figures(report, load_rows(Path(args.data))["test"]),
+            "candidates": candidate_figures(report, rows["test"]),
             "run_seconds": round(seconds, 1)}
 
 
@@ -122,11 +123,14 @@ def candidate_figures(report: dict, test_rows: list[dict], own_test_rows: list[d
     """Every candidate's macro-F1 on the test rows (and on the trained-on sources' own test rows), not only the
     selected one's: what each of baseline, transformer and ensemble would have scored. Reporting only, after
     selection; nothing here feeds back into training."""
+    import training
+
     figures = {}
     for name, candidate in report["candidates"].items():
-        figures[name] = {"test_macro_f1": round(macro_f1_of(candidate["artifact"], test_rows, report["labels"]), 4)}
+        model = training.load(candidate["artifact"])
+        figures[name] = {"test_macro_f1": round(macro_f1_of(model, test_rows, report["labels"]), 4)}
         if own_test_rows is not None:
-            figures[name]["in_domain_macro_f1"] = round(macro_f1_of(candidate["artifact"], own_test_rows, report["labels"]), 4)
+            figures[name]["in_domain_macro_f1"] = round(macro_f1_of(model, own_test_rows, report["labels"]), 4)
     return figures
 
 
@@ -141,7 +145,7 @@ def one_seed(args: argparse.Namespace, rows: dict, work: Path, seed: int) -> dic
                 results[f"leave-out:{source}"] = transfer(args, rows, set(sizes) - {source, None, ""}, {source},
                                                           f"without-{source}", work, seed)
     if "in-domain" in args.only:
-        results["in_domain"] = in_domain(args, work, seed)
+        results["in_domain"] = in_domain(args, rows, work, seed)
     return results
 
 

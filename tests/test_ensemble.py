@@ -73,22 +73,27 @@ def make_checkpoint(directory: Path, texts: list[str]) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def ensemble_run(tmp_path_factory: pytest.TempPathFactory, sample_data) -> dict:
-    """baseline + tiny transformer + ensemble on the (multi-label) sample corpus, through train.run."""
+def tiny_run_config(tmp_path_factory: pytest.TempPathFactory, sample_data, name: str, models: list[str]) -> TrainConfig:
+    """A quick run on the sample corpus: a logistic-regression baseline and a tiny BERT fine-tuned for 8 steps."""
     from training.data.normalize import normalizer_for
-    from training.train import run
 
-    checkpoint = make_checkpoint(tmp_path_factory.mktemp("tiny-bert"),
+    checkpoint = make_checkpoint(tmp_path_factory.mktemp(f"tiny-bert-{name}"),
                                  normalizer_for("default").transform(sample_data.train.texts))
-    config = TrainConfig(out=str(tmp_path_factory.mktemp("run") / "ensemble"),
-                         models=["baseline", "transformer", "ensemble"])
+    config = TrainConfig(out=str(tmp_path_factory.mktemp("run") / name), models=models)
     config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
     config.transformer.model = str(checkpoint)
     for key, value in {"max_length": 64, "batch_size": 8, "evals_per_epoch": 1, "max_steps": 8,
                        "learning_rate": 1e-3, "predict_batch_size": 16}.items():
         setattr(config.transformer, key, value)
-    report = run(config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory: pytest.TempPathFactory, sample_data) -> dict:
+    """baseline + tiny transformer + ensemble on the (multi-label) sample corpus, through train.run."""
+    from training.train import run
+
+    report = run(tiny_run_config(tmp_path_factory, sample_data, "ensemble", ["baseline", "transformer", "ensemble"]))
     report["artifacts"] = {name: Path(c["artifact"]) for name, c in report["candidates"].items()}
     return report
 
@@ -233,6 +238,7 @@ def test_ranking_follows_the_held_out_articles_not_the_tuned_on_ones() -> None:
 
 def test_the_baseline_is_kept_unless_a_challenger_clearly_beats_it_on_the_held_out_articles(sample_data) -> None:
     import numpy as np
+    from sklearn.metrics import f1_score
 
     from training.train import Candidate, choose, rank
 
@@ -243,8 +249,6 @@ def test_the_baseline_is_kept_unless_a_challenger_clearly_beats_it_on_the_held_o
     def candidate(name: str, wrong: int, speed: float) -> Candidate:
         predicted = truth.copy()
         predicted[:wrong] = (predicted[:wrong] + 1) % len(labels)  # the first `wrong` articles misclassified
-        from sklearn.metrics import f1_score
-
         score = f1_score(truth, predicted, average="macro")
         return Candidate(name, None, {}, 1.0, {"macro_f1": score}, speed, selection={"macro_f1": score},
                          selection_scores=onehot[predicted])
@@ -265,18 +269,10 @@ def test_the_baseline_is_kept_unless_a_challenger_clearly_beats_it_on_the_held_o
 
 @pytest.mark.slow
 def test_a_run_with_candidates_chooses_on_held_out_validation_articles(tmp_path_factory, sample_data) -> None:
-    from training.data.normalize import normalizer_for
     from training.train import run
 
-    checkpoint = make_checkpoint(tmp_path_factory.mktemp("tiny-bert-selection"),
-                                 normalizer_for("default").transform(sample_data.train.texts))
-    config = TrainConfig(out=str(tmp_path_factory.mktemp("run") / "selection"), models=["baseline", "transformer"])
+    config = tiny_run_config(tmp_path_factory, sample_data, "selection", ["baseline", "transformer"])
     config.data.validation_size = 0.3  # 84 validation articles: 42 to tune on, 42 held out to choose
-    config.baseline.classifiers, config.baseline.c_values = ["logreg"], [4.0]
-    config.transformer.model = str(checkpoint)
-    for key, value in {"max_length": 64, "batch_size": 8, "evals_per_epoch": 1, "max_steps": 8,
-                       "learning_rate": 1e-3, "predict_batch_size": 16}.items():
-        setattr(config.transformer, key, value)
     report = run(config)
     validation_articles = sum(report["data"]["counts"]["validation"].values())
     for name, candidate in report["candidates"].items():
