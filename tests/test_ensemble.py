@@ -276,11 +276,16 @@ def test_a_run_with_candidates_chooses_on_held_out_validation_articles(tmp_path_
     report = run(config)
     validation_articles = sum(report["data"]["counts"]["validation"].values())
     for name, candidate in report["candidates"].items():
-        tuned_on = sum(m["support"] for m in candidate["validation"]["per_class"].values())
+        tuned_on = candidate.get("refit", {}).get("compared_tuned_on") or candidate["validation"]["articles"]
         held_out = sum(m["support"] for m in candidate["selection"]["per_class"].values())
         assert tuned_on + held_out == validation_articles and abs(tuned_on - held_out) <= 1, name
         manifest = json.loads((Path(candidate["artifact"]) / "manifest.json").read_text(encoding="utf-8"))
-        assert manifest["metrics"]["selection"]["macro_f1"] == candidate["selection"]["macro_f1"]
+        if "refit" in candidate:  # the chosen baseline, retrained with every validation article
+            assert (name, report["best"]) == ("baseline", "baseline")
+            assert candidate["validation"]["articles"] == validation_articles
+            assert manifest["metrics"]["refit"]["compared_selection_macro_f1"] == candidate["selection"]["macro_f1"]
+        else:
+            assert manifest["metrics"]["selection"]["macro_f1"] == candidate["selection"]["macro_f1"]
     scores = {name: c["selection"]["macro_f1"] for name, c in report["candidates"].items()}
     leader = max(scores, key=scores.get)
     if leader == "baseline" or report.get("selection_test", {}).get("kept") == leader:
@@ -290,3 +295,28 @@ def test_a_run_with_candidates_chooses_on_held_out_validation_articles(tmp_path_
     assert report["selection"].startswith(f"highest macro-F1 on {validation_articles // 2}")
     report_md = (Path(config.out) / "report.md").read_text(encoding="utf-8")
     assert "held-out selection macro-F1" in report_md and "no candidate tuned on" in report_md
+
+
+@pytest.mark.slow
+def test_a_chosen_baseline_is_the_model_a_run_of_it_alone_trains(tmp_path_factory, sample_data) -> None:
+    """Listing more candidates must not cost the baseline: once chosen on the held-out half, it is retrained with
+    all of validation to tune on, exactly as a baseline-only run trains it."""
+    import dataclasses
+
+    import training
+    from training.train import run
+
+    config = tiny_run_config(tmp_path_factory, sample_data, "refit", ["baseline", "transformer"])
+    config.data.validation_size = 0.3
+    config.baseline.c_values = [0.5, 4.0]  # a choice to tune on validation
+    config.transformer.max_steps = 1  # a transformer that cannot win
+    report = run(config)
+    assert report["best"] == "baseline" and report["candidates"]["baseline"]["refit"]["compared_tuned_on"] == 42
+    alone = run(dataclasses.replace(config, models=["baseline"], out=str(tmp_path_factory.mktemp("run") / "alone")))
+    assert "selection" not in alone["candidates"]["baseline"]
+    assert report["test"] == alone["test"]
+    assert report["candidates"]["baseline"]["validation"] == alone["candidates"]["baseline"]["validation"]
+    test = sample_data.test
+    refit, single = (training.load(r["best_artifact"]) for r in (report, alone))
+    np.testing.assert_array_equal(refit.predict_scores(test.texts, test.titles), single.predict_scores(test.texts, test.titles))
+    assert "retrained with all 84 validation articles" in (Path(config.out) / "report.md").read_text(encoding="utf-8")

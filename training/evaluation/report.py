@@ -124,6 +124,13 @@ def write_reports(report: dict, run_dir: Path) -> None:
         lines += ["", f"Selection: {report['selection']}. The other columns are on the validation articles each "
                   "candidate tuned on (optimistic, the more so the more it tuned)."]
     lines += ["", f"**Winner: `{report['best']}`.** {why_the_winner_won(report)}", ""]
+    refit = report["candidates"][report["best"]].get("refit")
+    if refit:
+        retrained = report["candidates"][report["best"]]["validation"]["articles"]
+        lines += [f"It was then retrained with all {retrained} validation articles to tune on, as a run of it alone "
+                  f"would be (compared tuned on {refit['compared_tuned_on']}: validation macro-F1 "
+                  f"{refit['compared_validation_macro_f1']:.4f}); its row shows the retrained model, except the "
+                  "held-out column, and the test below is the retrained model's.", ""]
     if "ensemble" in report["candidates"]:
         log = report["candidates"]["ensemble"]["training"]
         lines += ["Ensemble: weighted mean of " + " and ".join(f"`{name}` x {w:.2f}" for name, w in log["weights"].items())
