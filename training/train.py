@@ -248,8 +248,10 @@ def run(config: TrainConfig) -> dict:
             logger.info("%s: selection macro-F1 %.4f", candidate.name, candidate.selection["macro_f1"])
     ranked, decision = choose(rank(candidates), selection, data.label_names, config)
     if selection is not None and ranked[0].name == "baseline":
-        refit = refit_baseline(ranked[0], data, config, run_dir, unlabelled)
-        candidates, ranked = ([refit if c is ranked[0] else c for c in listing] for listing in (candidates, ranked))
+        chosen = ranked[0]
+        refit = refit_baseline(chosen, data, config, run_dir, unlabelled)
+        candidates = [refit if c is chosen else c for c in candidates]
+        ranked = [refit] + ranked[1:]
     winner = ranked[0]
     test_scores = winner.classifier.predict_scores(data.test.texts, data.test.titles)
     test = evaluate_scores(test_scores, data.test, data.label_names, data.multi_label, winner.classifier.thresholds)
