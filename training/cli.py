@@ -46,9 +46,10 @@ def _run_train(config: TrainConfig) -> int:
     report = run(config)
     if "rank" in report:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
-    from .evaluation.report import chosen_on
+    from .evaluation.metrics import chosen_on
 
-    measure, score = chosen_on(report["candidates"][report["best"]])
+    best = report["candidates"][report["best"]]
+    measure, score = chosen_on(best.get("selection"), best["validation"])
     print(f"best: {report['best']}  {measure} {score:.4f}  test macro-F1 {report['test']['macro_f1']:.4f}")
     print(f"report: {Path(config.out) / 'report.md'}  artefact: {report['best_artifact']}")
     if report.get("registered"):

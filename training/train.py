@@ -20,7 +20,7 @@ from .config import ConfigError, TrainConfig, check
 from .data.articles import Articles
 from .data.loading import LabelledData, Split, describe, load_data, stratified_split
 from .data.normalize import normalizer_for
-from .evaluation.metrics import evaluate_scores
+from .evaluation.metrics import chosen_on, evaluate_scores
 from .models.hf_common import is_main_process
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ class Candidate:
     selection: dict | None = None  # metrics on the held-out selection half of validation, when there is one
     selection_scores: Any = None
     refit: dict | None = None  # when retrained on all of validation after it was chosen: what was compared
-
-    @property
-    def chosen_on(self) -> dict:
-        return self.selection if self.selection is not None else self.validation
 
 
 def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
@@ -147,7 +143,7 @@ def ensure_writable(directory: Path) -> None:
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:
     """Best macro-F1 on the held-out selection articles (else validation) first; a tie goes to the faster predictor."""
-    return sorted(candidates, key=lambda c: (-round(c.chosen_on["macro_f1"], 4), -c.articles_per_second))
+    return sorted(candidates, key=lambda c: (-round(chosen_on(c.selection, c.validation)[1], 4), -c.articles_per_second))
 
 
 def bootstrap_win_share(reference: np.ndarray, challenger: np.ndarray, truth: np.ndarray, seed: int,
@@ -203,7 +199,7 @@ def refit_baseline(chosen: Candidate, data: LabelledData, config: TrainConfig, r
                    "compared_validation_macro_f1": chosen.validation["macro_f1"],
                    "compared_selection_macro_f1": chosen.selection["macro_f1"],
                    "compared_train_seconds": round(chosen.train_seconds, 2)}
-    refit.selection, refit.selection_scores = chosen.selection, chosen.selection_scores
+    refit.selection = chosen.selection  # what it was compared on, for the report
     return refit
 
 

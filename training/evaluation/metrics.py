@@ -43,6 +43,14 @@ def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str]
     return result
 
 
+def chosen_on(selection: dict | None, validation: dict) -> tuple[str, float]:
+    """What a run ranks candidates by: macro-F1 on the held-out selection articles when the run had them, else on
+    validation. Returns (what it is, the score)."""
+    if selection is not None:
+        return "held-out selection macro-F1", selection["macro_f1"]
+    return "validation macro-F1", validation["macro_f1"]
+
+
 def per_source(y_true: np.ndarray, y_pred: np.ndarray, sources: Sequence[str], label_names: Sequence[str]) -> dict:
     """Primary-label metrics of each publisher, when the split has two or more named ones (else empty).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..artifact import write_text_atomic
+from .metrics import chosen_on
 
 
 def plot_confusion_matrix(confusion: dict, title: str, path: Path) -> Path:
@@ -36,13 +37,6 @@ def per_source_table(rows: list[tuple[str, dict]], labels: list[str]) -> list[st
     return lines
 
 
-def chosen_on(candidate: dict) -> tuple[str, float]:
-    """What selection compared: macro-F1 on the held-out selection articles when the run had them, else validation."""
-    if "selection" in candidate:
-        return "held-out selection macro-F1", candidate["selection"]["macro_f1"]
-    return "validation macro-F1", candidate["validation"]["macro_f1"]
-
-
 def why_the_winner_won(report: dict) -> str:
     ranking = report["ranking"]
     candidates = report["candidates"]
@@ -51,7 +45,8 @@ def why_the_winner_won(report: dict) -> str:
     if report.get("selection_test"):
         return report["selection_test"]["why"] + "."
     best, runner_up = candidates[ranking[0]], candidates[ranking[1]]
-    (measure, best_score), (_, runner_up_score) = chosen_on(best), chosen_on(runner_up)
+    measure, best_score = chosen_on(best.get("selection"), best["validation"])
+    runner_up_score = chosen_on(runner_up.get("selection"), runner_up["validation"])[1]
     if round(best_score - runner_up_score, 4) == 0:
         return (f"`{ranking[0]}` and `{ranking[1]}` tie on {measure} ({best_score:.4f}); "
                 f"`{ranking[0]}` wins as the faster predictor ({best['predict_articles_per_second']:.0f} vs "
