@@ -111,7 +111,9 @@ def configured_tag() -> str:
         verify_files(path, read_manifest(path))
     except (registry.RegistryError, ArtifactError) as exc:
         shown = reference if tag == reference else f"{reference} ({tag})"
-        raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={shown}: {exc}") from None
+        origin = f"{registry.TAG_ENV}={shown}" if os.environ.get(registry.TAG_ENV) else \
+            f"{shown} (the default; set {registry.TAG_ENV} to serve another model)"
+        raise ModelUnavailableError(f"cannot serve {origin}: {exc}") from None
     return tag
 
 

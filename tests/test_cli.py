@@ -45,7 +45,11 @@ def test_train_writes_report_contract_and_artefact(tmp_path: Path, capsys: pytes
     assert all(set(r) == {"id", "label", "labels", "scores", "low_confidence", "arabic_ratio"} for r in rows)
 
     assert main(["predict", "--model", str(out / "artifacts" / "baseline"), "--text", "هجوم إرهابي بسيارة مفخخة"]) == 0
-    assert json.loads(capsys.readouterr().out)["label"] == "terrorism"
+    one = json.loads(capsys.readouterr().out)
+    assert one["label"] == "terrorism" and set(one) == {"label", "labels", "scores", "low_confidence", "arabic_ratio"}
+    assert one["arabic_ratio"] == 1.0
+    assert main(["predict", "--model", str(out / "artifacts" / "baseline"), "--text", "  "]) == 2
+    assert "predict: --text is empty" in capsys.readouterr().err
 
 
 def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -83,3 +87,21 @@ def test_config_file_errors(tmp_path: Path) -> None:
     good.write_text(json.dumps({"seed": 3, "models": "baseline,transformer", "data": {"multi_label": "no"}}))
     config = load_config_file(good, TrainConfig())
     assert (config.seed, config.models, config.data.multi_label) == (3, ["baseline", "transformer"], "no")
+
+
+def test_output_piped_into_a_reader_that_stopped_is_not_an_error(baseline_run: dict) -> None:
+    """`models list | head -1`: once the reader has gone, the command stops quietly (exit 141, as for SIGPIPE)."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has already stopped: every write fails with EPIPE
+    try:
+        process = subprocess.run([sys.executable, "-m", "training", "predict", "--model", str(baseline_run["best_artifact"]),
+                                  "--text", "وزير الخارجية يستقبل السفير"], stdout=write_end, stderr=subprocess.PIPE,
+                                 timeout=120)
+    finally:
+        os.close(write_end)
+    assert process.returncode == 141, process.stderr.decode()
+    assert b"error" not in process.stderr and b"Traceback" not in process.stderr, process.stderr.decode()

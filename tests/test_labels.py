@@ -75,6 +75,11 @@ def test_joined_labels_name_the_delimiter_flag(tmp_path: Path) -> None:
     message = error(path)
     assert message == (f"{path} line 10 (id r2-1): label 'terrorism;sport' looks like two labels separated by ';': "
                        "pass --data.label-delimiter ';'")
+    # following the advice: the label column's value is split, the primary topic first
+    loaded = load_data(DataConfig(path=str(path), label_delimiter=";"), seed=1)
+    assert loaded.multi_label and loaded.label_names == sorted(LABELS)
+    assert ["terrorism", "sport"] in [labels for s in loaded.splits() for labels in s.labels]
+    # the same in a multi-label column
     for row in data:
         row["labels"] = row.pop("label")
     loaded = load_data(DataConfig(path=str(write(tmp_path, data)), label_delimiter=";"), seed=1)

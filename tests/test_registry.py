@@ -68,6 +68,22 @@ def test_unknown_tags_are_explained(model_name: str, capsys: pytest.CaptureFixtu
     assert main(["predict", "--model", f"{model_name}:nope", "--text", "نص"]) == 2
 
 
+def test_mistyped_paths_and_malformed_tags_are_explained(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    typo = str(tmp_path / "run" / "artifacts" / "baselin")
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text('{"id": "a1", "text": "نص خبر", "label": "sport"}\n', encoding="utf-8")
+    for command in (["predict", "--model", typo, "--text", "نص"],
+                    ["evaluate", typo, "--data", str(articles), "--out", str(tmp_path / "e")],
+                    ["suggest", "--model", typo, "--pool", str(articles), "--out", str(tmp_path / "s.csv")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: {typo}: no such artefact directory; check the path (an artefact is a run's " \
+                      "artifacts/NAME directory), or give a store tag NAME or NAME:VERSION (see `models list`)", err
+    # what the server gets from ARABIC_NEWS_MODEL_TAG=<a path> after a version is appended
+    with pytest.raises(RegistryError, match="'models/x:latest' is not a model tag .*; expected NAME or NAME:VERSION"):
+        registry.resolve("models/x:latest")
+
+
 # ------------------------------------------------------------------- champion vs challenger (retraining loop)
 
 def retrain(root: Path, run: str, name: str, rows: list[dict], test_rows: list[dict] | None = None,

@@ -469,10 +469,10 @@ def test_endpoints_are_not_traced_without_an_exporter(client) -> None:
 
 # ------------------------------------------------------------------------------------------------ lifecycle
 
-def _startup_failure(tag: str, log: Path) -> str:
-    """Start a server for ``tag``, which must exit with status 1 within 120 s; returns its log."""
+def _startup_failure(tag: str, log: Path, **env: str) -> str:
+    """Start a server for ``tag`` ("": none set), which must exit with status 1 within 120 s; returns its log."""
     started = time.monotonic()
-    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag)
+    proc = start_bentoml(free_port(), log, ARABIC_NEWS_MODEL_TAG=tag, **env)
     try:
         code = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
@@ -482,11 +482,23 @@ def _startup_failure(tag: str, log: Path) -> str:
     return log_tail(log, 20000)
 
 
-def _one_error_line(output: str) -> str:
+def _one_error_line(output: str, start: str = "error: cannot serve ARABIC_NEWS_MODEL_TAG=") -> str:
     """The start-up error is the whole output: one line, no traceback."""
     lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: cannot serve ARABIC_NEWS_MODEL_TAG="), output
+    assert len(lines) == 1 and lines[0].startswith(start), output
     return lines[0]
+
+
+def test_empty_store_names_the_default_model_and_the_variable_to_choose_another(tmp_path) -> None:
+    output = _startup_failure("", tmp_path / "empty.log", BENTOML_HOME=str(tmp_path / "empty-store"))
+    line = _one_error_line(output, "error: cannot serve arabic-news-topics (the default; set ARABIC_NEWS_MODEL_TAG "
+                                   "to serve another model): ")
+    assert "is not in the BentoML store" in line, line
+
+
+def test_a_path_as_model_tag_is_refused_in_one_line(tmp_path) -> None:
+    line = _one_error_line(_startup_failure("models/runs/demo/artifacts/baseline", tmp_path / "path.log"))
+    assert "is not a model tag" in line and "expected NAME or NAME:VERSION" in line, line
 
 
 def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:

@@ -58,11 +58,20 @@ def _run_train(config: TrainConfig) -> int:
     return 0
 
 
+def _add_help_all(parser: argparse.ArgumentParser) -> None:
+    """``--help-all`` on a command without settings: the same as ``--help``, so it works on every command."""
+    parser.add_argument("--help-all", action="help", help="the same as --help (this command has no other settings)")
+
+
 def _models_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="every stored version with its metrics").add_argument("--name", default=None)
-    actions.add_parser("show", help="one entry's manifest and metrics").add_argument("tag")
-    actions.add_parser("promote", help="make TAG the served version (also a rollback)").add_argument("tag")
+    for name, help_text, argument, argument_help in (
+            ("list", "every stored version with its metrics", "--name", "only the versions of this model name"),
+            ("show", "one entry's manifest and metrics", "tag", "NAME:VERSION, or NAME for its served version"),
+            ("promote", "make TAG the served version (also a rollback)", "tag", "NAME:VERSION")):
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        action.add_argument(argument, help=argument_help)
+        _add_help_all(action)
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -146,6 +155,7 @@ def build_parser(show_all: bool = False) -> argparse.ArgumentParser:
             child.add_argument("--help-all", action="help", help="show every setting and exit")
             add_config_arguments(child, command.config, show_all)
         else:
+            _add_help_all(child)
             command.add_arguments(child)
         child.set_defaults(command_spec=command)
     return parser
@@ -188,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("failed")
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
+        return 128 + signal.SIGPIPE
     except OSError as exc:  # unwritable output, disk full: say which path, not a traceback
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}; check the path, its permissions and free disk space", file=sys.stderr)

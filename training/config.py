@@ -27,11 +27,13 @@ class DataConfig:
         "Hugging Face dataset (save_to_disk) or a hub dataset id. Empty: the built-in sample corpus.", common=True)
     text_column: str = setting("text", "Column holding the article body.", common=True)
     title_column: str | None = setting("title", "Optional column holding the headline (used with the body when present).", common=True)
-    label_column: str = setting("label", "Column holding the primary label.", common=True)
+    label_column: str = setting("label", "Column holding the primary label, or every label of an article split on "
+                                "--data.label-delimiter, the primary first.", common=True)
     labels_column: str | None = setting(
         "labels", "Optional multi-label column: a list, or a string split on --data.label-delimiter (primary first).",
         common=True)
-    label_delimiter: str = setting("|", "Delimiter for multi-label strings such as 'diplomacy|terrorism'.", common=True)
+    label_delimiter: str = setting("|", "Delimiter of several labels in one string, such as 'diplomacy|terrorism' "
+                                   "(in --data.label-column or --data.labels-column).", common=True)
     source_column: str | None = setting(
         "source", "Optional column naming each article's publisher: reports give metrics per source, and features "
         "that identify a publisher rather than a topic are found from it. Ignored when the data has no such column.")

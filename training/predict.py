@@ -64,6 +64,8 @@ class PredictConfig:
             raise ConfigError("predict: --model is required: an artefact directory or a model store tag")
         if (self.input is None) == (self.text is None):
             raise ConfigError("predict: give exactly one of --input FILE or --text TEXT")
+        if self.text is not None and not self.text.strip():
+            raise ConfigError("predict: --text is empty; give the article's text (an empty row of a file is refused too)")
         if self.output and Path(self.output).suffix.lower() not in OUTPUT_FORMATS:
             raise ConfigError(f"predict: --output {self.output}: expected a .jsonl or .csv file name")
         if self.batch_size < 1:
@@ -140,8 +142,11 @@ def to_csv(rows: list[dict], labels: Sequence[str]) -> str:
 def run_predict(config: PredictConfig) -> int:
     model = load_model(config.model)
     if config.text is not None:
+        from .data.script import arabic_ratio
+
         prediction = model.predict([config.text], [config.title] if config.title else None)[0]
-        print(json.dumps(prediction.to_dict(), ensure_ascii=False, indent=2))
+        row = {**prediction.to_dict(), "arabic_ratio": arabic_ratio(config.title, config.text)}  # as a file's rows
+        print(json.dumps(row, ensure_ascii=False, indent=2))
         return 0
     articles = read_input(config.input, config.data, model, config.on_error)  # raises when nothing is usable
     rows = prediction_rows(model, articles, config.batch_size)

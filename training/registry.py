@@ -57,7 +57,7 @@ def _get(tag: str) -> Any:
         known = sorted({str(m.tag.name) for m in bentoml.models.list()})
         raise RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; "
                             f"stored models: {', '.join(known) or 'none'} (train with --register, see `models list`)") from None
-    except ValueError as exc:  # malformed tag
+    except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # malformed tag ("Invalid Tag")
         raise RegistryError(f"{tag!r} is not a model tag ({exc}); expected NAME or NAME:VERSION") from None
 
 
@@ -182,6 +182,9 @@ def locate(reference: str) -> tuple[str, Path]:
     path = Path(reference).expanduser()
     if path.exists():
         return reference, path
+    if "/" in reference or os.sep in reference:  # store tags never hold a slash: a mistyped path
+        raise RegistryError(f"{reference}: no such artefact directory; check the path (an artefact is a run's "
+                            "artifacts/NAME directory), or give a store tag NAME or NAME:VERSION (see `models list`)")
     tag = reference if ":" in reference else default_tag(reference)
     return tag, resolve(tag)
 

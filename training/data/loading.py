@@ -205,6 +205,10 @@ def _labels_of(row: dict, config: DataConfig, where: str) -> list[str]:
         raise DataError(f"{where}: column {config.labels_column!r} must be a list or a "
                         f"{config.label_delimiter!r}-separated string, found {type(multi).__name__} {multi!r}")
     multi = [str(label).strip() for label in (multi or []) if label is not None and str(label).strip()]
+    if isinstance(primary, str) and config.label_delimiter in primary:
+        # One column may hold every topic of an article, the main one first ("diplomacy;terrorism").
+        primary, *secondary = [part.strip() for part in primary.split(config.label_delimiter) if part.strip()] or [""]
+        multi = secondary + multi
     if primary is None or str(primary).strip() == "":
         if not multi:
             raise DataError(f"{where}: no label in column {config.label_column!r}; give every article its primary label")
