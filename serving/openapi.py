@@ -88,16 +88,19 @@ def _api_errors(api: APIMethod[..., Any], timeout: float | None) -> dict[str, An
 
 
 def complete_openapi(spec: OpenAPISpecification, service: bentoml.Service[Any],
-                     get_routes: Collection[str] = ()) -> OpenAPISpecification:
+                     get_routes: Collection[str] = (), version: str | None = None) -> OpenAPISpecification:
     """``spec`` (BentoML's document for ``service``) with each API operation's error responses replaced by
     the ones the service really gives (``_api_errors``), ``ErrorResponse`` among the components in place of
-    BentoML's ``InvalidArgument`` and ``NotFound``, and a GET operation for each of ``get_routes``: API routes
-    that a mounted app also answers with GET, with the API's 200 response.
+    BentoML's ``InvalidArgument`` and ``NotFound``, a GET operation for each of ``get_routes``: API routes
+    that a mounted app also answers with GET, with the API's 200 response, and ``version`` where BentoML has
+    none (a service served from source, not from a built Bento, is version "None").
 
     The document is edited as the plain dict BentoML serves and converted back to BentoML's classes; a change
     in BentoML's document (an API without its POST operation, no InternalServerError component, a key its
     classes drop) raises RuntimeError rather than serving a document that says something else."""
     document = spec.asdict()
+    if version and document["info"].get("version") in (None, "None"):
+        document["info"]["version"] = version
     paths, schemas = document["paths"], document["components"]["schemas"]
     if _SERVER_ERROR not in schemas:
         raise RuntimeError(f"BentoML's OpenAPI document has no {_SERVER_ERROR} schema; update complete_openapi")

@@ -32,6 +32,7 @@ naming the tag and the problem, in one line (exit status 1).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -224,8 +225,17 @@ class TopicsService(bentoml.Service[Any]):
     __slots__ = ()  # BentoML's Service is a slotted attrs class
 
     @property
+    def doc(self) -> str:
+        """/docs.json's description: a built Bento's README, else the service's docstring (not BentoML's generic
+        README)."""
+        return self.bento.doc if self.bento is not None else inspect.cleandoc(self.inner.__doc__ or "")
+
+    @property
     def openapi_spec(self) -> OpenAPISpecification:
-        return complete_openapi(super().openapi_spec, self, get_routes=[route.path for route in metadata_app.routes])
+        import training
+
+        return complete_openapi(super().openapi_spec, self, get_routes=[route.path for route in metadata_app.routes],
+                                version=training.__version__)
 
     def to_asgi(self, is_main: bool = True) -> Any:
         """BentoML's app, with the service's endpoints left out of tracing when no exporter is configured

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from server_process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
 
+import training
 from serving.schemas import ErrorResponse
 
 httpx = pytest.importorskip("httpx")
@@ -187,6 +188,8 @@ def test_metadata(client, server) -> None:
 
 def test_openapi_documents_the_endpoints(client) -> None:
     spec = client.get("/docs.json").json()
+    assert spec["info"]["version"] == training.__version__
+    assert spec["info"]["description"].startswith("Arabic news topic classifier: POST /classify"), spec["info"]
     for path in ("/classify", "/explain", "/metadata", "/readyz", "/livez", "/metrics"):
         assert path in spec["paths"], path
     request = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
