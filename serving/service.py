@@ -54,6 +54,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
+import training  # noqa: E402
 from training import registry  # noqa: E402
 from training.artifact import ArtifactError, read_manifest, verify_files  # noqa: E402
 from training.data.script import arabic_ratio  # noqa: E402
@@ -232,8 +233,6 @@ class TopicsService(bentoml.Service[Any]):
 
     @property
     def openapi_spec(self) -> OpenAPISpecification:
-        import training
-
         return complete_openapi(super().openapi_spec, self, get_routes=[route.path for route in metadata_app.routes],
                                 version=training.__version__)
 
@@ -256,8 +255,6 @@ class ArabicNewsTopics:
     stored = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        import training
-
         path = Path(self.stored.path) / registry.ARTIFACT_DIR
         _limit_threads(read_manifest(path).get("model_type", ""))
         self.classifier = training.load(path)

@@ -52,13 +52,15 @@ def _promotions() -> dict[str, str]:
 def _get(tag: str) -> Any:
     bentoml = _bentoml()
     try:
-        return bentoml.models.get(tag)
+        parsed = bentoml.Tag.from_taglike(tag)
+    except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # BentoML raises either for a malformed tag
+        raise RegistryError(f"{tag!r} is not a model tag ({exc}); expected NAME or NAME:VERSION") from None
+    try:
+        return bentoml.models.get(parsed)
     except bentoml.exceptions.NotFound:
         known = sorted({str(m.tag.name) for m in bentoml.models.list()})
         raise RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; "
                             f"stored models: {', '.join(known) or 'none'} (train with --register, see `models list`)") from None
-    except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # malformed tag ("Invalid Tag")
-        raise RegistryError(f"{tag!r} is not a model tag ({exc}); expected NAME or NAME:VERSION") from None
 
 
 def register(artifact_path: str | Path, name: str, report: dict | None = None) -> dict:
