@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def test_register_version_promote_and_rollback(tmp_path: Path, model_name: str, 
     assert meta["run_dir"] == str((tmp_path / "run1").resolve())
     assert entry["manifest"]["model_type"] == "baseline"  # the whole artefact is inside the store entry
     assert (registry.resolve(tag) / "pipeline.joblib").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    for directory in (tmp_path / "run1" / "artifacts" / "baseline", registry.resolve(tag)):  # as the umask allows,
+        assert directory.stat().st_mode & 0o777 == 0o777 & ~umask, directory  # so a serving account can read it
 
     time.sleep(1.1)  # BentoML orders versions by creation time (1 s resolution in its listing)
     second = train_and_register(tmp_path, model_name, "run2")
@@ -124,7 +129,7 @@ def test_worse_challenger_kept_better_one_promoted(tmp_path: Path, model_name: s
     assert champion["test"]["macro_f1"] == pytest.approx(good["test"]["macro_f1"])  # same model, same articles
     assert worse["registered"]["message"] == (
         f"kept {good_tag} (the new version scored lower): the new version {worse_tag} scored "
-        f"{worse['test']['macro_f1']:.2f} vs {good['test']['macro_f1']:.2f} on the same 6 articles; promote it anyway "
+        f"{worse['test']['macro_f1']:.4f} vs {good['test']['macro_f1']:.4f} on the same 6 articles; promote it anyway "
         f"with `python -m training models promote {worse_tag}`")
     assert "## Served model (champion) vs this run" in (tmp_path / "worse" / "report.md").read_text(encoding="utf-8")
 
@@ -135,7 +140,7 @@ def test_worse_challenger_kept_better_one_promoted(tmp_path: Path, model_name: s
     assert better["champion"]["tag"] == worse_tag and better["champion"]["compared"]
     assert registry.default_tag(model_name) == better["registered"]["tag"]
     assert better["registered"]["message"].startswith(f"served now: {better['registered']['tag']} (new version: test "
-                                                      f"macro-F1 {better['test']['macro_f1']:.2f} vs ")
+                                                      f"macro-F1 {better['test']['macro_f1']:.4f} vs ")
     assert main(["models", "list", "--name", model_name]) == 0
     listing = capsys.readouterr().out
     assert [line for line in listing.splitlines() if "*served*" in line and better["registered"]["tag"] in line]

@@ -149,6 +149,9 @@ def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
     for stale in path.parent.glob(f".{path.name}.{kind}-*"):  # left by a run killed with SIGKILL
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would keep a serving account from reading the model
     try:
         yield staging
         _replace_dir(staging, path)

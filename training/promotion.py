@@ -63,11 +63,11 @@ def decide(new_tag: str, champion: dict | None, policy: str, first_version: bool
     old, hint = champion["tag"], PROMOTE_HINT.format(tag=new_tag)
     if champion.get("compared"):
         new_f1, old_f1 = champion["new_test_macro_f1"], champion["test"]["macro_f1"]
-        scores = f"test macro-F1 {new_f1:.2f} vs {old_f1:.2f} for the previous one on the same {champion['articles']} articles"
+        scores = f"test macro-F1 {new_f1:.4f} vs {old_f1:.4f} for the previous one on the same {champion['articles']} articles"
         if policy == "always" or policy == "if-better" and round(new_f1, 4) >= round(old_f1, 4):
             return True, f"served now: {new_tag} (new version: {scores}{'; --promote always' if policy == 'always' else ''})"
         why = "--promote never" if policy == "never" else "the new version scored lower"
-        return False, (f"kept {old} ({why}): the new version {new_tag} scored {new_f1:.2f} vs {old_f1:.2f} on the same "
+        return False, (f"kept {old} ({why}): the new version {new_tag} scored {new_f1:.4f} vs {old_f1:.4f} on the same "
                        f"{champion['articles']} articles; promote it anyway with {hint}")
     if policy == "always":
         return True, f"served now: {new_tag} (--promote always; not compared with {old}: {champion['reason']})"
