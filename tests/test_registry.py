@@ -63,6 +63,8 @@ def test_register_version_promote_and_rollback(tmp_path: Path, model_name: str, 
     assert json.loads(capsys.readouterr().out)["label"] == "sport"
     assert main(["models", "show", newer]) == 0
     assert json.loads(capsys.readouterr().out)["tag"] == newer
+    assert main(["models", "show", model_name]) == 0  # a bare name: the served version, not the newest
+    assert json.loads(capsys.readouterr().out)["tag"] == tag
 
 
 def test_unknown_tags_are_explained(model_name: str, capsys: pytest.CaptureFixture) -> None:
@@ -70,6 +72,8 @@ def test_unknown_tags_are_explained(model_name: str, capsys: pytest.CaptureFixtu
         registry.resolve(model_name)
     assert main(["models", "promote", f"{model_name}:nope"]) == 2
     assert "is not in the BentoML store" in capsys.readouterr().err
+    assert main(["models", "promote", model_name]) == 2
+    assert "give the version to serve, NAME:VERSION" in capsys.readouterr().err
     assert main(["predict", "--model", f"{model_name}:nope", "--text", "نص"]) == 2
 
 

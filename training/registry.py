@@ -136,14 +136,17 @@ def format_listing(entries: list[dict]) -> str:
 
 
 def show(tag: str) -> dict:
-    model = _get(tag)
+    """One store entry: ``NAME:VERSION``, or ``NAME`` for its served version (as everywhere else)."""
+    model = _get(tag if ":" in tag else default_tag(tag))
     return {"tag": str(model.tag), "labels": dict(model.info.labels), "metadata": dict(model.info.metadata),
             "created": model.info.creation_time.isoformat(timespec="seconds"),
             "manifest": read_manifest(Path(model.path) / ARTIFACT_DIR)}
 
 
 def promote(tag: str) -> str:
-    """Make ``tag`` the version served by default for its name."""
+    """Make ``tag`` (NAME:VERSION) the version served by default for its name."""
+    if ":" not in tag:  # to BentoML a bare name is its newest version, which need not be the one meant
+        raise RegistryError(f"models promote {tag}: give the version to serve, NAME:VERSION (see `models list`)")
     model = _get(tag)
     read_manifest(Path(model.path) / ARTIFACT_DIR)
     promotions = _promotions()
