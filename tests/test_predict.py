@@ -102,3 +102,22 @@ def test_stdout_is_jsonl(model: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
     assert main(["predict", "--model", model, "--input", "x.jsonl", "--output", str(tmp_path / "out.txt")]) == 2
     assert "expected a .jsonl or .csv" in capsys.readouterr().err
+
+
+def test_a_models_training_file_format_is_not_forced_on_other_files(tmp_path: Path) -> None:
+    """Columns come from the model's manifest; encoding and CSV delimiter are the training file's own, so another
+    file is detected afresh (a model trained on a Windows-1256 ';' CSV used to read UTF-8 JSONL as Windows-1256)."""
+    from training.data.articles import read_articles
+    from training.predict import ColumnsConfig
+
+    manifest = {"config": {"data": {"text_column": "body", "title_column": "headline", "encoding": "cp1256",
+                                    "csv_delimiter": ";"}}}
+    settings = ColumnsConfig().resolve(manifest)
+    assert (settings.text_column, settings.title_column) == ("body", "headline")
+    assert (settings.encoding, settings.csv_delimiter) == ("auto", "auto")
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text(json.dumps({"id": "a", "headline": "مباراة", "body": SPORT}, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+    assert read_articles(articles, settings).texts == [SPORT]
+    given = ColumnsConfig(encoding="cp1256", csv_delimiter=";").resolve(manifest)
+    assert (given.encoding, given.csv_delimiter) == ("cp1256", ";")

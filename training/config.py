@@ -17,6 +17,10 @@ __all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_f
            "EnsembleConfig"]
 
 
+# How one file is written (detected per file unless given), as opposed to what its columns mean.
+FILE_FORMAT_FIELDS = ("encoding", "csv_delimiter")
+
+
 @dataclass
 class DataConfig:
     """Labelled data: where it is and which columns hold what."""
@@ -53,13 +57,15 @@ class DataConfig:
     @classmethod
     def as_trained(cls, manifest: dict, given: dict[str, Any], names: Sequence[str]) -> "DataConfig":
         """How to read articles for a model (predict, evaluate): each of ``names`` as ``given``, else as the model's
-        training data was read (its manifest), else the default; every other field keeps its default."""
+        training data was read (its manifest), else the default; every other field keeps its default. The text
+        encoding and CSV delimiter belong to the training file, not to the model, so they are detected afresh
+        unless given: a model trained on a Windows-1256 CSV must still read UTF-8 JSONL."""
         trained = (manifest.get("config") or {}).get("data") or {}
         config = cls()
         for name in names:
             if name in given:
                 setattr(config, name, given[name])
-            elif name in trained:
+            elif name in trained and name not in FILE_FORMAT_FIELDS:
                 setattr(config, name, trained[name])
         return config
 

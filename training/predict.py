@@ -25,7 +25,8 @@ OUTPUT_FORMATS = (".jsonl", ".csv")
 
 @dataclass
 class ColumnsConfig:
-    """Columns and encoding of the articles to read; empty: as the model's training data (its manifest)."""
+    """Columns of the articles to read; empty: as the model's training data (its manifest). Encoding and CSV
+    delimiter: detected for each file unless given."""
 
     text_column: str | None = setting(None, "Column holding the article body.", common=True)
     title_column: str | None = setting(None, "Column holding the headline (optional).", common=True)
