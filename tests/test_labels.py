@@ -79,6 +79,14 @@ def test_joined_labels_name_the_delimiter_flag(tmp_path: Path) -> None:
     loaded = load_data(DataConfig(path=str(path), label_delimiter=";"), seed=1)
     assert loaded.multi_label and loaded.label_names == sorted(LABELS)
     assert ["terrorism", "sport"] in [labels for s in loaded.splits() for labels in s.labels]
+    # a list in the label column: every topic, the primary first
+    data[9]["label"] = ["terrorism", "sport"]
+    loaded = load_data(DataConfig(path=str(write(tmp_path, data))), seed=1)
+    assert loaded.multi_label and ["terrorism", "sport"] in [labels for s in loaded.splits() for labels in s.labels]
+    data[9]["label"] = {"choices": ["terrorism", "sport"]}  # a Label Studio JSON-MIN export
+    assert "holds a mapping {'choices': ['terrorism', 'sport']}, not a label; from Label Studio, export as JSON" \
+        in error(write(tmp_path, data))
+    data[9]["label"] = "terrorism;sport"
     # the same in a multi-label column
     for row in data:
         row["labels"] = row.pop("label")

@@ -205,9 +205,14 @@ def _labels_of(row: dict, config: DataConfig, where: str) -> list[str]:
         raise DataError(f"{where}: column {config.labels_column!r} must be a list or a "
                         f"{config.label_delimiter!r}-separated string, found {type(multi).__name__} {multi!r}")
     multi = [str(label).strip() for label in (multi or []) if label is not None and str(label).strip()]
+    if isinstance(primary, dict):
+        raise DataError(f"{where}: column {config.label_column!r} holds a mapping {primary!r}, not a label; from Label "
+                        "Studio, export as JSON (not JSON-MIN), or give each article its label(s) as text or a list")
     if isinstance(primary, str) and config.label_delimiter in primary:
-        # One column may hold every topic of an article, the main one first ("diplomacy;terrorism").
-        primary, *secondary = [part.strip() for part in primary.split(config.label_delimiter) if part.strip()] or [""]
+        primary = primary.split(config.label_delimiter)
+    if isinstance(primary, (list, tuple)):
+        # One column may hold every topic of an article, the main one first ("diplomacy;terrorism", or a list).
+        primary, *secondary = [str(part).strip() for part in primary if part is not None and str(part).strip()] or [""]
         multi = secondary + multi
     if primary is None or str(primary).strip() == "":
         if not multi:
