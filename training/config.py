@@ -5,6 +5,7 @@ Defaults < config file (JSON/YAML) < command line; how they are read and checked
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -17,6 +18,8 @@ __all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_f
            "EnsembleConfig"]
 
 
+# BentoML's rule for a tag's name (it would lower-case capitals silently, and fail later on anything else).
+MODEL_NAME_PATTERN = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
 # How one file is written (detected per file unless given), as opposed to what its columns mean.
 FILE_FORMAT_FIELDS = ("encoding", "csv_delimiter")
 
@@ -304,6 +307,9 @@ class TrainConfig:
     def validate(self) -> None:
         if not 0.0 <= self.selection_confidence <= 1.0:
             raise ConfigError(f"--selection-confidence {self.selection_confidence}: expected a share between 0 and 1")
+        if not re.fullmatch(MODEL_NAME_PATTERN, self.model_name):
+            raise ConfigError(f"--model-name {self.model_name!r}: a model store name is lowercase letters, digits, '_', "
+                              "'-' and '.', starting and ending with a letter or digit, e.g. arabic-news-topics")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
