@@ -32,6 +32,7 @@ naming the tag and the problem, in one line (exit status 1).
 """
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import logging
 import os
@@ -318,3 +319,28 @@ ArabicNewsTopics.mount_asgi_app(metadata_app, path="/")
 # Built here, at import, so that a BentoML whose document complete_openapi cannot complete stops the server.
 ENDPOINTS = documented_endpoints(ArabicNewsTopics.openapi_spec)
 ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINTS)
+
+# Package that BentoML imports, in every worker, for each trace exporter of its config (tracing.exporter_type).
+TRACE_EXPORTER_PACKAGES = {"otlp": "opentelemetry-exporter-otlp", "zipkin": "opentelemetry-exporter-zipkin",
+                           "jaeger": "opentelemetry-exporter-jaeger"}
+
+
+def check_trace_exporter() -> None:
+    """Stop at start-up, in one line, when the configured trace exporter is not installed (requirements.lock
+    installs none): BentoML would fail to import it in every worker and restart the workers forever."""
+    ArabicNewsTopics.inject_config()  # the service's own section of the config, as each worker will see it
+    exporter = tracing_exporter()
+    package = TRACE_EXPORTER_PACKAGES.get(exporter or "")
+    if package is None:
+        return
+    try:
+        installed = importlib.util.find_spec(package.replace("-", ".")) is not None
+    except ModuleNotFoundError:  # a parent package is missing too
+        installed = False
+    if not installed:
+        raise StartupError(f"tracing.exporter_type {exporter} (BentoML config) needs the {package} package, which "
+                           f"is not installed: add it to the environment, e.g. `uv pip install {package}`, or remove "
+                           "the tracing section")
+
+
+check_trace_exporter()

@@ -509,6 +509,19 @@ def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
     assert "no-such-topics-model:v0" in line and "not in the BentoML store" in line, line
 
 
+def test_a_trace_exporter_that_is_not_installed_stops_the_server_in_one_line(server, tmp_path) -> None:
+    """docs/serving.md's tracing config names the OTLP exporter, which requirements.lock does not install: without
+    this check every worker failed to import it and was restarted forever, and no request was ever answered."""
+    config = tmp_path / "bentoml_configuration.yaml"
+    config.write_text("services:\n  arabic_news_topics:\n    tracing:\n      exporter_type: otlp\n      sample_rate: 1.0\n"
+                      "      otlp: {protocol: http, endpoint: 'http://127.0.0.1:9/v1/traces'}\n", encoding="utf-8")
+    output = _startup_failure(server["tag"], tmp_path / "otlp.log", BENTOML_CONFIG=str(config))
+    lines = [line for line in output.splitlines() if line.strip()]  # BentoML's own line names the config file
+    assert "Traceback" not in output and lines[-1].startswith(
+        "error: tracing.exporter_type otlp (BentoML config) needs the opentelemetry-exporter-otlp package, which is "
+        "not installed: add it to the environment"), output
+
+
 def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, tmp_path) -> None:
     """A store entry whose model file changed since training stops the server at once (no worker restarts)."""
     from training.registry import register, resolve
