@@ -27,11 +27,10 @@ Every 4xx answer is logged in one line by ``serving.logs.log_client_error`` (fie
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
-from .logs import log_client_error
+from .logs import env_int, log_client_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,7 +43,7 @@ MAX_TITLE_CHARS = 2_000          # characters per title
 MAX_TOP_K = 50                   # /explain evidence items per list
 # 64 texts of 100,000 Arabic characters are 12.8 MB of UTF-8 JSON, so 16 MiB admits a full request sent as
 # raw UTF-8 (json.dumps(..., ensure_ascii=False)); \u-escaped Arabic takes three times more and must be split.
-MAX_BODY_BYTES = int(os.environ.get("ARABIC_NEWS_MAX_BODY_BYTES", 16 * 1024 * 1024))
+MAX_BODY_BYTES = env_int("ARABIC_NEWS_MAX_BODY_BYTES", 16 * 1024 * 1024)
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -27,6 +28,22 @@ KNOWN_FIELDS = frozenset({"body", "request", "texts", "titles", "text", "title",
 
 class StartupError(RuntimeError):
     """The server cannot start; the message says why and what to do, in one line."""
+
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """The whole number in environment variable ``name`` (``default`` when unset or empty); a StartupError that
+    names the variable, the value and the default when it is not a whole number of at least ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise StartupError(f"{name}={raw!r}: expected a whole number of at least {minimum} (e.g. {default}); unset it "
+                           f"for the default, {default}")
+    return value
 
 
 def _one_line_excepthook(previous: Callable[..., Any]) -> Callable[..., Any]:

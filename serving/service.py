@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-from .logs import StartupError, follow_bentoml_log_level, one_line_startup_errors, quiet_client_errors  # noqa: E402
+from .logs import StartupError, env_int, follow_bentoml_log_level, one_line_startup_errors, quiet_client_errors  # noqa: E402
 
 one_line_startup_errors()  # first: the imports below can fail to start (serving.bentoml_internals' version check)
 follow_bentoml_log_level()
@@ -87,14 +87,14 @@ logger = logging.getLogger("serving")
 install_cancelling_timeout()  # before BentoML builds its app: see serving.timeout
 replace_api_exception_logging(lambda bentoml_s_own: quiet_client_errors(bentoml_s_own, is_bentoml_client_error))
 
-MAX_BATCH_ARTICLES = int(os.environ.get("ARABIC_NEWS_MAX_BATCH", 64))   # articles per model call
+MAX_BATCH_ARTICLES = env_int("ARABIC_NEWS_MAX_BATCH", 64)   # articles per model call
 # The batcher answers 503 when it predicts a queued request would wait longer than this; high, so that a
 # busy CPU queues requests instead of refusing them (the request timeout below still bounds the wait).
-MAX_LATENCY_MS = int(os.environ.get("ARABIC_NEWS_MAX_LATENCY_MS", 60_000))
-REQUEST_TIMEOUT_S = int(os.environ.get("ARABIC_NEWS_TIMEOUT_S", 120))
+MAX_LATENCY_MS = env_int("ARABIC_NEWS_MAX_LATENCY_MS", 60_000)
+REQUEST_TIMEOUT_S = env_int("ARABIC_NEWS_TIMEOUT_S", 120)
 # Each worker process loads its own copy of the model and batches its own connections; one worker suits a
 # small machine (batches grow with the concurrent requests it sees).
-WORKERS = int(os.environ.get("ARABIC_NEWS_WORKERS", 1))
+WORKERS = env_int("ARABIC_NEWS_WORKERS", 1)
 ACCESS_LOG = os.environ.get("ARABIC_NEWS_ACCESS_LOG", "1").lower() not in ("0", "false", "no")
 
 
@@ -148,7 +148,7 @@ def torch_threads(workers: int = WORKERS) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return int(os.environ.get("ARABIC_NEWS_TORCH_THREADS", 0)) or max(1, cores // max(1, workers) - 1)
+    return env_int("ARABIC_NEWS_TORCH_THREADS", 0, minimum=0) or max(1, cores // max(1, workers) - 1)
 
 
 def _limit_threads(model_type: str) -> None:

@@ -509,6 +509,12 @@ def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
     assert "no-such-topics-model:v0" in line and "not in the BentoML store" in line, line
 
 
+def test_a_malformed_setting_stops_the_server_in_one_line(server, tmp_path) -> None:
+    output = _startup_failure(server["tag"], tmp_path / "timeout.log", ARABIC_NEWS_TIMEOUT_S="0.5")
+    _one_error_line(output, "error: ARABIC_NEWS_TIMEOUT_S='0.5': expected a whole number of at least 1 (e.g. 120); "
+                            "unset it for the default, 120")
+
+
 def test_a_trace_exporter_that_is_not_installed_stops_the_server_in_one_line(server, tmp_path) -> None:
     """docs/serving.md's tracing config names the OTLP exporter, which requirements.lock does not install: without
     this check every worker failed to import it and was restarted forever, and no request was ever answered."""
