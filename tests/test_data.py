@@ -153,6 +153,9 @@ def test_invalid_json_line_is_located(tmp_path: Path) -> None:
     good = json.dumps(make_rows()[0], ensure_ascii=False)
     message = error_for(tmp_path, f"{good}\n{good}\n{{not json\n")
     assert "line 3 is not valid JSON" in message
+    cut_off = '{"id": "broken", "text": '  # a line cut short: the column where it breaks off, not "column 1"
+    message = error_for(tmp_path, f"{good}\n{good}\n{cut_off}\n{good}\n")
+    assert f"line 3 is not valid JSON (Expecting value at column {len(cut_off) + 1})" in message, message
 
 
 def test_missing_path_and_unsupported_type(tmp_path: Path) -> None:

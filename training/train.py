@@ -210,12 +210,15 @@ def run(config: TrainConfig) -> dict:
     if not config.models:
         raise ConfigError(f"--models: no candidate; expected a comma-separated subset of {', '.join(CANDIDATES)}")
     check_candidates(config)
+    if config.promote != "if-better" and not config.register:
+        logger.warning("--promote %s does nothing without --register: this run's model is not put in the store",
+                       config.promote)
     if config.unlabelled:  # before hours of training, not after
         from .data.unlabelled import refuse_reserved
 
         refuse_reserved(config.unlabelled)
     if not config.overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
-        raise ConfigError(f"{run_dir}: the run directory already holds a run; choose another --out, or add --overwrite "
+        raise ConfigError(f"{run_dir}: the run directory is not empty; choose another --out, or add --overwrite "
                           "to replace it")
     ensure_writable(run_dir)
     started = time.perf_counter()

@@ -249,7 +249,7 @@ def _parse_jsonl(path: Path, lines: list[str], bad: dict[int, str], max_rows: in
             rows.append(RawRow(None, number, f"line {number} has {bad[number]}"))
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.rstrip("\r\n"))  # without its line break, a cut-off line's column is its own
         except json.JSONDecodeError as exc:
             rows.append(RawRow(None, number, f"line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
                                              "fix or remove that line"))
