@@ -501,7 +501,8 @@ def test_empty_store_names_the_default_model_and_the_variable_to_choose_another(
 
 def test_a_path_as_model_tag_is_refused_in_one_line(tmp_path) -> None:
     line = _one_error_line(_startup_failure("models/runs/demo/artifacts/baseline", tmp_path / "path.log"))
-    assert "is not a model tag" in line and "expected NAME or NAME:VERSION" in line, line
+    assert line.endswith(": it takes a model store tag (NAME or NAME:VERSION, see `python -m training models list`), "
+                         "not a path; put a run's model in the store with `python -m training train ... --register`"), line
 
 
 def test_missing_model_tag_fails_fast_naming_the_tag(tmp_path) -> None:
