@@ -177,6 +177,8 @@ def test_label_set_change_needs_promote_always(tmp_path: Path, model_name: str) 
     kept = retrain(tmp_path, "kept", model_name, three, evaluation_rows(), labels=labels)
     assert not kept["champion"]["compared"] and kept["champion"]["labels_differ"]
     assert "predicts the labels ['diplomacy', 'sport']" in kept["registered"]["message"]
+    assert "serving a new label set is your decision" in kept["registered"]["message"]
+    assert "evaluate" not in kept["registered"]["message"]  # no article set scores both on the same topics
     assert registry.default_tag(model_name) == first["registered"]["tag"]
     forced = retrain(tmp_path, "forced", model_name, three, evaluation_rows(), promote="always", labels=labels)
     assert registry.default_tag(model_name) == forced["registered"]["tag"]

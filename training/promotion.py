@@ -71,6 +71,9 @@ def decide(new_tag: str, champion: dict | None, policy: str, first_version: bool
                        f"{champion['articles']} articles; promote it anyway with {hint}")
     if policy == "always":
         return True, f"served now: {new_tag} (--promote always; not compared with {old}: {champion['reason']})"
+    if champion.get("labels_differ"):  # no article set scores both models on the same topics
+        return False, (f"kept {old}: not compared with the new version {new_tag}: {champion['reason']}; serving a new "
+                       f"label set is your decision: check the new version's report, then promote it with {hint}")
     return False, (f"kept {old}: not compared with the new version {new_tag}: {champion['reason']}; compare them on "
                    f"other articles with `python -m training evaluate {new_tag} {old} --data PATH`, promote with {hint}")
 
