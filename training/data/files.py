@@ -308,7 +308,7 @@ def _parse_csv(path: Path, lines: list[str], bad: dict[int, str], delimiter: str
             break
         except csv.Error as exc:
             raise DataError(f"{path} line {start}: not valid CSV ({exc}); check the quoting of that row") from None
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
+        if not any(field.strip() for field in fields):  # a blank line, or an empty row Excel writes as ";;;;"
             continue
         damaged = [n for n in range(start, reader.line_num + 1) if n in bad]
         if header is None:
