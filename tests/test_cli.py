@@ -88,6 +88,18 @@ def test_config_file_errors(tmp_path: Path) -> None:
     bad.write_text("transformer:\n  epochs: many\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="transformer.epochs: expected float, found 'many'"):
         load_config_file(bad)
+    bad.write_text("baseline: {classifiers: [svm] svm_c_values: [1]}\n", encoding="utf-8")  # a comma missing
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(bad)
+    assert str(caught.value).startswith(f"config file {bad} line 1 column ") and "\n" not in str(caught.value)
+    assert "not valid YAML (" in str(caught.value)
+    bad.write_text("# every setting commented out\n# seed: 13\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="c.yaml: no settings in it; write e.g. `seed: 13`"):
+        load_config_file(bad)
+    broken = tmp_path / "b.json"
+    broken.write_text('{"seed": 3,\n "models": }', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"b.json line 2 column 12: not valid JSON \(Expecting value\)"):
+        load_config_file(broken)
     good = tmp_path / "c.json"
     good.write_text(json.dumps({"seed": 3, "models": "baseline,transformer", "data": {"multi_label": "no"}}))
     config = load_config_file(good, TrainConfig())

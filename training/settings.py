@@ -138,8 +138,17 @@ def load_config_file(path: str | Path, config: Any) -> Any:
         raise ConfigError(f"config file {path}: cannot be read ({exc.strerror}); check the path") from None
     try:
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})") from None
+    except yaml.YAMLError as exc:  # PyYAML's message spans lines and names "<unicode string>": one line, this file
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {path}{where}: not valid YAML ({problem}); lists are written [a, b], "
+                          "sections as `name:` followed by indented settings") from None
+    if values is None:
+        raise ConfigError(f"config file {path}: no settings in it; write e.g. `seed: 13` or a section such as "
+                          "`baseline: {classifiers: [svm]}`")
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path}: expected a mapping of settings and sections, found {type(values).__name__}")
     _apply(config, values, str(path))
