@@ -252,3 +252,11 @@ def error_for_file(path: Path, **config) -> str:
     with pytest.raises(DataError) as caught:
         load_data(DataConfig(path=str(path), **config))
     return str(caught.value)
+
+
+def test_one_id_for_two_different_articles_is_refused(tmp_path: Path) -> None:
+    rows = make_rows()
+    rows[5]["id"] = rows[2]["id"]
+    message = error_for(tmp_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    assert f"line 6 (id {rows[2]['id']}): id {rows[2]['id']!r} is also the id of another article (" in message, message
+    assert f"line 3 (id {rows[2]['id']})" in message and "give every article its own id" in message

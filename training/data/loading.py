@@ -12,7 +12,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -284,6 +284,20 @@ def _dedupe(split: Split) -> tuple[Split, list[str]]:
     return split.subset(keep), dropped
 
 
+def _check_unique_ids(splits: Iterable[Split]) -> None:
+    """Stop on one id given to two different articles (exact copies were dropped before): reports, predictions
+    and error messages name articles by id, so an id must name one."""
+    first: dict[str, tuple[str, str]] = {}
+    for split in splits:
+        for row, (row_id, title, text) in enumerate(zip(split.ids, split.titles, split.texts)):
+            where = split.locations[row] if split.locations else f"{split.name} article {row_id}"
+            key = canonical(f"{title}\n{text}")
+            if row_id in first and first[row_id][1] != key:  # the same article in two splits is a leak, reported apart
+                raise DataError(f"{where}: id {row_id!r} is also the id of another article ({first[row_id][0]}); give "
+                                "every article its own id, or leave the id column out to number the rows")
+            first.setdefault(row_id, (where, key))
+
+
 def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[Split, Split]:
     from sklearn.model_selection import train_test_split
 
@@ -329,6 +343,7 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
         if dropped:
             report["duplicates_dropped"][name] = {"count": len(dropped), "ids": dropped[:20]}
             logger.warning("%s: dropped %d exact duplicate articles (e.g. %s)", name, len(dropped), ", ".join(dropped[:3]))
+    _check_unique_ids(parsed.values())
     train = parsed.pop("train", None) or parsed.pop("all")
     if "test" not in parsed:
         train, parsed["test"] = stratified_split(train, config.test_size, seed, "test")
