@@ -59,6 +59,10 @@ def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.Captur
     assert "--models: expected one of baseline, transformer, ensemble; found 'forest'" in capsys.readouterr().err
     assert main(["train", "--promote", "always", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r")]) == 2
     assert "--promote always does nothing without --register" in capsys.readouterr().err
+    assert main(["train", "--models", "transformer", "--transformer.model", "models/encoders/missing",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "--transformer.model models/encoders/missing: no such checkpoint directory; build one with" \
+        in capsys.readouterr().err
     for name in ("bad name!", "Arabic-News"):
         assert main(["train", "--register", "--model-name", name, "--out", str(tmp_path / "r")]) == 2
         assert f"--model-name {name!r}: a model store name is lowercase letters" in capsys.readouterr().err
