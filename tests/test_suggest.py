@@ -115,6 +115,11 @@ def test_label_studio_round_trip_trains(model: str, pool: Path, tmp_path: Path, 
     assert report["labels"] == ["diplomacy", "other", "sport", "terrorism"]
     assert (out / "artifacts" / "baseline" / "manifest.json").is_file()
 
+    tasks[5]["data"]["text"] = ""  # errors name the task's place in the export, not its place among those kept
+    export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    assert main(["train", "--data", str(export), "--out", str(tmp_path / "r3")]) == 2
+    assert f"export.json task 6 (id {tasks[5]['data']['id']}): column 'text' is empty" in capsys.readouterr().err
+
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps([{**tasks[1], "annotations": []}], ensure_ascii=False), encoding="utf-8")
     assert main(["train", "--data", str(empty), "--out", str(tmp_path / "r2")]) == 2

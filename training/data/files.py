@@ -40,6 +40,7 @@ class RawRow:
     values: dict | None
     line: int | None
     problem: str | None = None
+    place: str | None = None  # where it is when not at a line, e.g. "task 11" of a Label Studio export
 
 
 @dataclass
@@ -51,8 +52,10 @@ class FileRows:
     columns: list[str] = field(default_factory=list)
 
     def location(self, index: int) -> str:
-        line = self.rows[index].line
-        return f"{self.path} line {line}" if line is not None else f"{self.path} row {index + 1}"
+        row = self.rows[index]
+        if row.line is not None:
+            return f"{self.path} line {row.line}"
+        return f"{self.path} {row.place or f'row {index + 1}'}"
 
 
 def data_format(path: Path) -> str | None:

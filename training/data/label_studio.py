@@ -78,6 +78,11 @@ def _choices(annotation: dict) -> list[str]:
 
 def rows_from_export(tasks: list[dict], origin: str) -> list[dict]:
     """One row per annotated task: the task's ``data`` fields plus ``label`` (first choice) and ``labels``."""
+    return [row for _, row in annotated_tasks(tasks, origin)]
+
+
+def annotated_tasks(tasks: list[dict], origin: str) -> list[tuple[int, dict]]:
+    """(task number in the export, counted from 1, row) of each annotated task; see ``rows_from_export``."""
     rows, skipped = [], []
     for number, task in enumerate(tasks, 1):
         data = task.get("data")
@@ -93,7 +98,7 @@ def rows_from_export(tasks: list[dict], origin: str) -> list[dict]:
         row = dict(data)
         row.setdefault("id", f"ls:{task_id}")
         row["label"], row["labels"] = labels[0], labels
-        rows.append(row)
+        rows.append((number, row))
     if skipped:
         logger.warning("%s: %d of %d tasks have no submitted choice (unlabelled, skipped or cancelled) and are left "
                        "out (e.g. %s)", origin, len(skipped), len(tasks), ", ".join(skipped[:5]))
@@ -110,6 +115,8 @@ def export_table(table: FileRows) -> FileRows | None:
     tasks = [row.values for row in table.rows]
     if not is_export(tasks):
         return None
-    rows = rows_from_export(tasks, str(table.path))
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return FileRows(table.path, [RawRow(row, None) for row in rows], table.encoding, None, columns)
+    rows = annotated_tasks(tasks, str(table.path))
+    columns = list(dict.fromkeys(key for _, row in rows for key in row))
+    # errors name the task's place in the export, which unlabelled tasks left out would otherwise shift
+    return FileRows(table.path, [RawRow(row, None, place=f"task {number}") for number, row in rows], table.encoding,
+                    None, columns)
