@@ -91,8 +91,9 @@ async def _send_json(scope: Scope, send: Send, status: int, body: dict, close: b
 
 def too_large_error(limit: int, size: str) -> dict:
     """The 413 body: the request body is ``size``, over ``limit`` bytes."""
+    in_mib = f" ({limit / 2**20:.4g} MiB)" if limit >= 2**20 else ""
     return error_body([{"loc": ["body"], "type": "body_too_large",
-                        "msg": f"request body is {size}, over the limit of {limit} bytes ({limit / 2**20:g} MiB); "
+                        "msg": f"request body is {size}, over the limit of {limit} bytes{in_mib}; "
                                f"send fewer or shorter texts per request"}])
 
 

@@ -102,3 +102,10 @@ def test_other_bentoml_versions_are_refused_in_one_line(monkeypatch) -> None:
     assert "\n" not in str(info.value)
     monkeypatch.setenv("ARABIC_NEWS_BENTOML_UNCHECKED", "1")
     check_bentoml_version("1.5.0")
+
+
+def test_the_413_message_gives_mib_only_for_limits_of_a_mib_or_more() -> None:
+    from serving.limits import too_large_error
+
+    assert "over the limit of 16777216 bytes (16 MiB); send fewer" in too_large_error(16 * 2**20, "17000000 bytes")["error"]
+    assert "over the limit of 2000 bytes; send fewer" in too_large_error(2000, "3000 bytes")["error"]
