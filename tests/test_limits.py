@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from serving.limits import error_body, is_json_media
+from serving.limits import error_body, is_json_media, too_large_error
 from training.data.script import _ARABIC_LETTER_RE, _LETTER_RE, arabic_ratio
 
 
@@ -105,7 +105,5 @@ def test_other_bentoml_versions_are_refused_in_one_line(monkeypatch) -> None:
 
 
 def test_the_413_message_gives_mib_only_for_limits_of_a_mib_or_more() -> None:
-    from serving.limits import too_large_error
-
     assert "over the limit of 16777216 bytes (16 MiB); send fewer" in too_large_error(16 * 2**20, "17000000 bytes")["error"]
     assert "over the limit of 2000 bytes; send fewer" in too_large_error(2000, "3000 bytes")["error"]
