@@ -108,7 +108,7 @@ def configured_tag() -> str:
     """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG`` or the default name, after checking that
     the entry's artefact is complete and unchanged (every file against the manifest's checksums)."""
     reference = tag = os.environ.get(registry.TAG_ENV) or registry.DEFAULT_NAME
-    if "/" in reference or os.sep in reference:  # store tags never hold one
+    if registry.is_path(reference):
         raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={reference}: it takes a model store tag (NAME or "
                                     "NAME:VERSION, see `python -m training models list`), not a path; put a run's "
                                     "model in the store with `python -m training train ... --register`")

@@ -181,13 +181,18 @@ def default_tag(name: str = DEFAULT_NAME) -> str:
     return str(_get(f"{name}:latest").tag)
 
 
+def is_path(reference: str) -> bool:
+    """Whether ``reference`` can only be a path: a store tag never holds a slash."""
+    return "/" in reference or os.sep in reference
+
+
 def locate(reference: str) -> tuple[str, Path]:
     """(display name, artefact directory) of ``reference``: an existing artefact directory (named as given), else a
     store tag or name, resolved to its NAME:VERSION (a name means its served version)."""
     path = Path(reference).expanduser()
     if path.exists():
         return reference, path
-    if "/" in reference or os.sep in reference:  # store tags never hold a slash: a mistyped path
+    if is_path(reference):  # a mistyped path
         raise RegistryError(f"{reference}: no such artefact directory; check the path (an artefact is a run's "
                             "artifacts/NAME directory), or give a store tag NAME or NAME:VERSION (see `models list`)")
     tag = reference if ":" in reference else default_tag(reference)
