@@ -126,3 +126,12 @@ def test_output_piped_into_a_reader_that_stopped_is_not_an_error(baseline_run: d
         os.close(write_end)
     assert process.returncode == 141, process.stderr.decode()
     assert b"error" not in process.stderr and b"Traceback" not in process.stderr, process.stderr.decode()
+
+
+def test_help_all_works_on_every_command(capsys: pytest.CaptureFixture) -> None:
+    from training.cli import commands
+
+    for argv in ([[command.name, "--help-all"] for command in commands()]
+                 + [["models", action, "--help-all"] for action in ("list", "show", "promote")]):
+        assert main(argv) == 0, argv
+        assert capsys.readouterr().out.startswith("usage: python -m training " + " ".join(argv[:-1])), argv
