@@ -72,7 +72,7 @@ def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.Captur
     bad.write_text("{oops\n", encoding="utf-8")
     assert main(["train", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "line 1 is not valid JSON" in capsys.readouterr().err
-    assert not (tmp_path / "r" / "report.json").exists() and not (tmp_path / "r" / "artifacts").exists()
+    assert not (tmp_path / "r").exists()  # refused data leaves no empty run directory behind
 
 
 def test_unwritable_output_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

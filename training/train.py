@@ -230,6 +230,7 @@ def run(config: TrainConfig) -> dict:
     if not config.overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir}: the run directory is not empty; choose another --out, or add --overwrite "
                           "to replace it")
+    created = not run_dir.exists()
     ensure_writable(run_dir)
     started = time.perf_counter()
     expected_labels = None
@@ -237,7 +238,12 @@ def run(config: TrainConfig) -> dict:
         from .registry import served_labels
 
         expected_labels = served_labels(config.model_name)
-    data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
+    try:
+        data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
+    except BaseException:
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # the data was refused before anything was written: leave no empty run directory
+        raise
     logger.info("data validated:\n%s", describe(data))
     data_seconds = time.perf_counter() - started
 
