@@ -73,6 +73,10 @@ def test_user_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.Captur
     assert main(["train", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "line 1 is not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # refused data leaves no empty run directory behind
+    empty_pool = tmp_path / "pool.jsonl"
+    empty_pool.write_text("\n", encoding="utf-8")
+    assert main(["train", "--unlabelled", str(empty_pool), "--out", str(tmp_path / "r")]) == 2
+    assert "pool.jsonl" in capsys.readouterr().err and not (tmp_path / "r").exists()  # so do unlabelled articles
 
 
 def test_unwritable_output_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

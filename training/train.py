@@ -232,18 +232,23 @@ def run(config: TrainConfig) -> dict:
                           "to replace it")
     created = not run_dir.exists()
     ensure_writable(run_dir)
+    try:
+        return train_in(run_dir, config)
+    except BaseException:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before anything was written (data, unlabelled articles): no empty run directory
+        raise
+
+
+def train_in(run_dir: Path, config: TrainConfig) -> dict:
+    """The run itself, in a checked, writable ``run_dir``: data, candidates, selection, test, artefacts, report."""
     started = time.perf_counter()
     expected_labels = None
     if config.register:  # retraining a served name: a label it does not know must be declared (--data.labels)
         from .registry import served_labels
 
         expected_labels = served_labels(config.model_name)
-    try:
-        data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
-    except BaseException:
-        if created and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # the data was refused before anything was written: leave no empty run directory
-        raise
+    data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
     logger.info("data validated:\n%s", describe(data))
     data_seconds = time.perf_counter() - started
 
