@@ -35,14 +35,16 @@ def tiny_config(**overrides) -> TransformerConfig:
 
 
 def make_checkpoint(directory: Path, texts: list[str], *, vocab_size: int = 600, hidden: int = 32, layers: int = 1,
-                    max_positions: int = 128) -> Path:
-    """A tiny randomly initialised BERT checkpoint (model + tokenizer) saved like a hub repository."""
-    from transformers import BertConfig, BertForMaskedLM
+                    max_positions: int = 128, seed: int = 13) -> Path:
+    """A tiny randomly initialised BERT checkpoint (model + tokenizer) saved like a hub repository; ``seed`` drives
+    its initialisation (unseeded, it depended on what earlier tests had drawn from torch's generator)."""
+    from transformers import BertConfig, BertForMaskedLM, set_seed
 
     from training.encoders.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer(texts, vocab_size=vocab_size)
     tokenizer.model_max_length = int(1e30)  # like several Arabic hub tokenizers
+    set_seed(seed)
     model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                                        num_attention_heads=2, intermediate_size=2 * hidden,
                                        max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id))
