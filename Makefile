@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 demo: env
+	@PORT=$(PORT) bash serving/demo.sh --check-port
 	$(PY) -m training train --models baseline,transformer --out models/runs/demo --overwrite --register
 	PORT=$(PORT) bash serving/demo.sh
 

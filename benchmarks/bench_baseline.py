@@ -59,6 +59,41 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def data_present(data: str | Path, default: Path, needs: str = "train.jsonl", flag: str = "--data") -> bool:
+    """Whether ``data`` holds ``needs`` (or, with ``needs=""``, exists). A missing default (no ../shared beside the
+    repository) is a skip: say so and return False. A missing path the user gave stops with an error (exit 2), so a
+    typo never looks like a skipped run."""
+    data = Path(data)
+    if (data / needs).is_file() if needs else data.exists():
+        return True
+    if data.resolve() != default.resolve():
+        print(f"error: {data / needs if needs else data}: no such file; check {flag}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"skipped: {default} is absent (the benchmark needs ../shared beside the repository)")
+    return False
+
+
+def run_benchmark(main: Callable[[], int | None]) -> int:
+    """``main()``, with the project's own errors (bad data, artefact, settings) printed as one line and exit 2, as
+    ``python -m training`` prints them."""
+    from training.cli import USER_ERRORS
+
+    try:
+        return main() or 0
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_command(argv: list[str]) -> None:
+    """``python -m training ARGV`` in this process; when it fails (it has printed why), stop with its exit status."""
+    from training.cli import main
+
+    status = main(argv)
+    if status != 0:
+        raise SystemExit(status)
+
+
 def load_rows(data: Path) -> dict[str, list[dict]]:
     return {split: [json.loads(line) for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
                     if line.strip()] for split in SPLITS}
@@ -227,8 +262,7 @@ def cross_source(args: argparse.Namespace, rows: dict[str, list[dict]], source: 
 def main() -> int:
     args = parse_args()
     data = Path(args.data)
-    if not (data / "train.jsonl").is_file():
-        print(f"bench_baseline: skipped: {data} is absent (the benchmark needs ../shared/datasets/arabic-news-topics)")
+    if not data_present(data, DATASET):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("training.models.baseline", "training.train", "training.data.loading", "datasets"):
@@ -280,4 +314,4 @@ def print_summary(results: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

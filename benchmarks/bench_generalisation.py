@@ -34,7 +34,17 @@ from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
-from bench_baseline import DATASET, REPO, SPLITS, load_info, load_rows, macro_f1_of, write_transfer_data  # noqa: E402
+from bench_baseline import (  # noqa: E402
+    DATASET,
+    REPO,
+    SPLITS,
+    data_present,
+    load_info,
+    load_rows,
+    macro_f1_of,
+    run_benchmark,
+    write_transfer_data,
+)
 
 sys.path.insert(0, str(REPO))
 logger = logging.getLogger("bench_generalisation")
@@ -192,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if "holdout" in data.resolve().parts:
         print("bench_generalisation: refusing to read a holdout directory; it is reserved for final evaluation")
         return 2
-    if not (data / "train.jsonl").is_file():
-        print(f"bench_generalisation: skipped: {data} is absent (needs ../shared/datasets/arabic-news-topics)")
+    if not data_present(data, DATASET):
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("training", "datasets", "transformers"):
@@ -215,4 +224,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

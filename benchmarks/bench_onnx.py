@@ -62,7 +62,7 @@ def operator_shares(path: Path, feeds: list[dict], threads: int) -> dict[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact")
-    parser.add_argument("--data", default="/work/shared/datasets/arabic-news-topics")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arabic-news-topics"))
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--articles", type=int, default=256, help="test articles timed at batch 32 (batch 1: a quarter)")
     parser.add_argument("--repeats", type=int, default=2)
@@ -84,15 +84,16 @@ def main() -> int:
         add_onnx_to_artifact,
         onnx_scores,
     )
+    from training.registry import locate
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-onnx-"))
     try:
+        data = load_data(DataConfig(path=args.data), seed=13)  # before the export: a wrong path stops at once
         copy = work / "artifact"
-        shutil.copytree(args.artifact, copy)
+        shutil.copytree(locate(args.artifact)[1], copy)
         entry = add_onnx_to_artifact(copy)
         classifier = training.load(copy, backend="torch")
-        data = load_data(DataConfig(path=args.data), seed=13)
         test = data.test
         texts, titles = list(test.texts), list(test.titles)
         fp32 = OnnxScorer(copy / ONNX_DIR / FP32_FILE, threads=args.threads)
@@ -127,7 +128,7 @@ def main() -> int:
         result["speedup_fp32_vs_torch"] = {b: round(tp["onnx_fp32"][b] / tp["torch"][b], 2) for b in ("batch_32", "batch_1")}
         if args.profile:
             feeds = [{"input_ids": ids, "attention_mask": mask}
-                     for _, ids, mask in classifier._batches(classifier.encode(texts[:n32], titles[:n32]))]
+                     for _, ids, mask in classifier.batches(classifier.encode(texts[:n32], titles[:n32]))]
             result["operator_time_percent"] = {name: operator_shares(copy / ONNX_DIR / file, feeds, args.threads)
                                                for name, file in (("onnx_fp32", FP32_FILE), ("onnx_int8", INT8_FILE))}
         result["load_after"] = os.getloadavg()
@@ -142,4 +143,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bench_baseline import run_benchmark  # the script's folder is on sys.path
+
+    sys.exit(run_benchmark(main))

@@ -28,13 +28,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_baseline import DATASET, SHARED, data_present, run_command  # noqa: E402
+
+CORPUS = SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"))
-    parser.add_argument("--data", default=str(SHARED / "datasets" / "arabic-news-topics"), help="labelled splits")
+    parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--data", default=str(DATASET), help="labelled splits")
     parser.add_argument("--runs", nargs="+", default=["mlm", "electra"], help="objective[:extra pretrain flags]")
     parser.add_argument("--seeds", nargs="+", type=int, default=[13])
     parser.add_argument("--budget", type=float, default=240.0, help="seconds of pre-training per run")
@@ -56,14 +59,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    from training.cli import main as cli
-
     args = parse_args()
+    if not (data_present(args.data, DATASET) and data_present(args.corpus, CORPUS, needs="", flag="--corpus")):
+        return 0  # checked first: a wrong path must not cost a pre-training budget
     work, cache = Path(args.work), str(Path(args.work) / "datasets-cache")
     tokenizer = work / f"wordpiece-{args.vocab_size}-{args.docs}"
     if not (tokenizer / "tokenizer.json").is_file():
-        assert cli(["build-tokenizer", "--corpus", args.corpus, "--vocab-size", str(args.vocab_size), "--max-docs",
-                    str(args.docs), "--out", str(tokenizer), "--cache-dir", cache]) == 0
+        run_command(["build-tokenizer", "--corpus", args.corpus, "--vocab-size", str(args.vocab_size), "--max-docs",
+                    str(args.docs), "--out", str(tokenizer), "--cache-dir", cache])
     results = []
     for seed in args.seeds:
         for spec in args.runs:
@@ -71,17 +74,17 @@ def main() -> int:
             flags = shlex.split(extra) or ["--objective", name]
             encoder = work / f"{name}-seed{seed}"
             if not (args.reuse and (encoder / "pretrain_summary.json").is_file()):
-                assert cli(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
+                run_command(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
                             "--max-docs", str(args.docs), "--time-budget-s", str(args.budget), "--seed", str(seed),
-                            "--threads", str(args.threads), "--cache-dir", cache, *flags]) == 0
+                            "--threads", str(args.threads), "--cache-dir", cache, *flags])
             pretrained = json.loads((encoder / "pretrain_summary.json").read_text())
             run_dir = work / f"run-{name}-seed{seed}"
             started = time.perf_counter()
-            assert cli(["train", "--data", args.data, "--models", "transformer", "--transformer.model", str(encoder),
+            run_command(["train", "--data", args.data, "--models", "transformer", "--transformer.model", str(encoder),
                         "--transformer.max-length", str(args.max_length), "--transformer.epochs", str(args.finetune_epochs),
                         "--transformer.learning-rate", str(args.finetune_lr), "--transformer.early-stopping-patience", "0",
                         "--transformer.time-budget-s", str(args.finetune_budget), "--transformer.threads",
-                        str(args.threads), "--seed", str(seed), "--out", str(run_dir), "--overwrite"]) == 0
+                        str(args.threads), "--seed", str(seed), "--out", str(run_dir), "--overwrite"])
             report = json.loads((run_dir / "report.json").read_text())
             results.append({"run": name, "flags": flags, "seed": seed, "test_macro_f1": round(report["test"]["macro_f1"], 4),
                             "validation_macro_f1": round(report["candidates"]["transformer"]["validation"]["macro_f1"], 4),
@@ -102,4 +105,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench_baseline import run_benchmark  # the script's folder is on sys.path
+
+    sys.exit(run_benchmark(main))

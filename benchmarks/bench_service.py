@@ -64,10 +64,13 @@ def artefact_dir(reference: str) -> Path:
     """An artefact directory as given, or the directory of a store tag in the current BENTOML_HOME."""
     if Path(reference).is_dir():
         return Path(reference).resolve()
-    out = subprocess.run([PYTHON, "-c", "import sys; from training.registry import resolve; print(resolve(sys.argv[1]))",
-                          reference], capture_output=True, text=True, env=server_env(), cwd=REPO, timeout=120)
+    find = ("import sys\nfrom training.registry import RegistryError, locate\n"
+            "try: print(locate(sys.argv[1])[1])\nexcept RegistryError as error: sys.exit(str(error))")
+    out = subprocess.run([PYTHON, "-c", find, reference], capture_output=True, text=True, env=server_env(), cwd=REPO,
+                         timeout=120)
     if out.returncode != 0:
-        raise SystemExit(f"cannot find model {reference!r}: {out.stderr.strip().splitlines()[-1:]}")
+        print(f"error: {out.stderr.strip()}", file=sys.stderr)
+        raise SystemExit(2)
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -354,4 +357,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bench_baseline import run_benchmark  # the script's folder is on sys.path
+
+    sys.exit(run_benchmark(main))

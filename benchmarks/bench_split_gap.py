@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_baseline import DATASET, load_rows  # noqa: E402
+from bench_baseline import DATASET, data_present, load_rows, run_benchmark  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,8 +79,7 @@ def accuracy_by_origin(predicted: np.ndarray, truth: np.ndarray, origins: list[s
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = Path(args.data)
-    if not data.is_dir():
-        print(f"skipped: {data} not found")
+    if not data_present(data, DATASET, needs="test.jsonl"):
         return 0
     import training
 
@@ -114,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main))

@@ -124,4 +124,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bench_baseline import run_benchmark  # the script's folder is on sys.path
+
+    sys.exit(run_benchmark(main))

@@ -29,14 +29,17 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_baseline import DATASET, SHARED, data_present, run_command  # noqa: E402
+
+CORPUS = SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"
 logger = logging.getLogger("bench_transformer")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(SHARED / "datasets" / "arabic-news-topics"))
-    parser.add_argument("--corpus", default=str(SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"))
+    parser.add_argument("--data", default=str(DATASET))
+    parser.add_argument("--corpus", default=str(CORPUS))
     parser.add_argument("--encoder-dir", default=str(REPO / "models" / "encoders" / "bench-compact-4x128"),
                         help="where the pre-trained encoder goes (its vocabulary beside it, DIR-tokenizer)")
     parser.add_argument("--out", default="/tmp/bench_transformer.json")
@@ -91,20 +94,18 @@ def compare_tokenizers(args: argparse.Namespace, data) -> list[dict]:
 
 
 def pretrain(args: argparse.Namespace) -> dict:
-    from training.cli import main
-
     encoder = Path(args.encoder_dir)
     tokenizer = encoder.parent / (encoder.name + "-tokenizer")
     started = time.perf_counter()
     if not (tokenizer / "tokenizer.json").is_file():  # reused when present (delete it to rebuild)
-        assert main(["build-tokenizer", "--corpus", args.corpus, "--vocab-size", str(args.vocab_size), "--max-docs",
-                     str(args.tokenizer_docs), "--out", str(tokenizer)]) == 0
+        run_command(["build-tokenizer", "--corpus", args.corpus, "--vocab-size", str(args.vocab_size), "--max-docs",
+                     str(args.tokenizer_docs), "--out", str(tokenizer)])
     tokenizer_seconds = time.perf_counter() - started
-    assert main(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
-                 "--layers", str(args.layers), "--hidden", str(args.hidden), "--heads", str(args.heads),
+    run_command(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
+                 "--encoder.layers", str(args.layers), "--encoder.hidden", str(args.hidden), "--encoder.heads", str(args.heads),
                  "--seq-len", str(args.seq_len), "--max-docs", str(args.pretrain_docs),
-                 "--time-budget", str(args.pretrain_budget), "--seed", str(args.seed), "--learning-rate", str(args.pretrain_lr)]
-                + (["--whole-word-mask"] if args.whole_word_mask else [])) == 0
+                 "--time-budget-s", str(args.pretrain_budget), "--seed", str(args.seed), "--learning-rate", str(args.pretrain_lr)]
+                + (["--whole-word-mask"] if args.whole_word_mask else []))
     summary = json.loads((encoder / "pretrain_summary.json").read_text())
     return summary | {"tokenizer_seconds": round(tokenizer_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1)}
 
@@ -154,6 +155,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if "holdout" in Path(args.data).parts or "holdout" in Path(args.corpus).parts:
         raise SystemExit("the holdout is reserved for final evaluation")
+    if not (data_present(args.data, DATASET) and data_present(args.corpus, CORPUS, needs="", flag="--corpus")):
+        return 0
     from training.config import DataConfig
     from training.data.loading import load_data
 
@@ -205,4 +208,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench_baseline import run_benchmark  # the script's folder is on sys.path
+
+    sys.exit(run_benchmark(main))

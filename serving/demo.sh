@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serve the registered model, show one /classify, /explain and /metadata call, then keep serving.
 #   PORT=3000 bash serving/demo.sh          (make demo: train + register first)
+#   PORT=3000 bash serving/demo.sh --check-port   (only check that the port is free)
 # Ctrl-C stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,12 @@ export BENTOML_DO_NOT_TRACK=true HF_HUB_OFFLINE=1
 PORT="${PORT:-3000}"
 BENTOML="${BENTOML:-.venv/bin/bentoml}"
 URL="http://127.0.0.1:${PORT}"
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+if port_in_use; then
+  echo "error: port $PORT is already in use; stop what serves there, or pick another: make demo PORT=3001" >&2; exit 2
+fi
+[ "${1:-}" = "--check-port" ] && exit 0  # make demo checks before it trains
+
 LOG="$(mktemp -t arabic-news-serve.XXXXXX.log)"
 
 "$BENTOML" serve serving.service:ArabicNewsTopics --host 127.0.0.1 --port "$PORT" >"$LOG" 2>&1 &

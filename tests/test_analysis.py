@@ -187,10 +187,12 @@ def test_data_summaries(sample_data) -> None:
 
 
 def test_resolve_data_path() -> None:
-    assert analysis.resolve_data_path("sample") is None and analysis.resolve_data_path(None) is None
+    from training.data.loading import SAMPLE_CORPUS
+
+    assert analysis.resolve_data_path("sample") == analysis.resolve_data_path(None) == str(SAMPLE_CORPUS)
     assert analysis.resolve_data_path("some/dir") == "some/dir"
-    expected = str(analysis.SHARED_DATASET) if analysis.SHARED_DATASET.is_dir() else None
-    assert analysis.resolve_data_path("auto") == expected
+    expected = analysis.SHARED_DATASET if analysis.SHARED_DATASET.is_dir() else SAMPLE_CORPUS
+    assert analysis.resolve_data_path("auto") == str(expected)
 
 
 def _toy_classifier(kind: str, labels: list[str]):
@@ -255,6 +257,7 @@ def test_resolve_and_describe_models(baseline_run, sample_data) -> None:
     artefact = run_dir / "artifacts" / "baseline"
     resolved = analysis.resolve_models([run_dir, artefact, str(artefact)])
     assert resolved == {f"{run_dir.name}/baseline": artefact, "baseline": artefact, "baseline #2": artefact}
+    assert analysis.resolve_models(str(artefact)) == {"baseline": artefact}  # one path, not its characters
     with pytest.raises(FileNotFoundError, match="run directory"):
         analysis.resolve_models([run_dir.parent])
     models = analysis.load_models([artefact])

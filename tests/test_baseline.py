@@ -64,6 +64,15 @@ def test_manifest_describes_the_model(baseline_run: dict) -> None:
     assert "macro-F1" in card and manifest["data"]["fingerprint"] in card
 
 
+def test_the_recorded_command_line_runs_again() -> None:
+    from training.artifact import command_line
+
+    main = str(Path(training.__file__).with_name("__main__.py"))
+    assert command_line([main, "train", "--data.label-delimiter", ";", "--out", "my runs/a"]) == \
+        "python -m training train --data.label-delimiter ';' --out 'my runs/a'"
+    assert command_line(["benchmarks/bench_baseline.py", "--out", "x y.json"]) == "benchmarks/bench_baseline.py --out 'x y.json'"
+
+
 def test_damaged_artefacts_fail_clearly(baseline_run: dict, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(artefact_of(baseline_run), broken)

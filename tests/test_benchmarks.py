@@ -35,3 +35,43 @@ def test_split_gap_compares_the_gap_on_validation_with_the_gap_on_test() -> None
     figures = gap_figures(predicted, truth.copy(), truth, 100, halvings=200, seed=0)
     assert figures["gap_difference"] > 0.09
     assert figures["random_halvings"]["share_at_least_as_large"] < 0.02  # random halves split the mistakes
+
+
+def test_adaptation_weights_and_feature_copies() -> None:
+    adaptation = load_benchmark("bench_adaptation")
+    sources = np.array(["a"] * 6 + ["b"] * 2)
+    weights = adaptation.source_balance_weights(sources)
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[sources == "a"].sum() == pytest.approx(weights[sources == "b"].sum())  # each publisher weighs 4
+
+    # p(corpus) 0.5 with twice as many corpus as training articles: odds 1 x 1/2 for every article -> all weigh 1
+    assert adaptation.importance_weights(np.full(4, 0.5), 2, 4, power=1.0) == pytest.approx(np.ones(4))
+    ratios = adaptation.importance_weights(np.array([0.2, 0.5, 0.8]), 3, 3, power=1.0)
+    assert ratios[2] / ratios[1] == pytest.approx(4.0) and ratios[1] / ratios[0] == pytest.approx(4.0)
+    assert adaptation.importance_weights(np.array([1e-9, 0.5, 1 - 1e-9]), 3, 3, power=1.0).max() <= 20
+
+    import scipy.sparse as sp
+    X = sp.csr_matrix(np.arange(1, 7, dtype=np.float32).reshape(3, 2))
+    augmented = adaptation.easy_adapt(X, np.array(["a", "b", None]), ["a", "b"]).toarray()
+    assert augmented.tolist() == [[1, 2, 1, 2, 0, 0], [3, 4, 0, 0, 3, 4], [5, 6, 0, 0, 0, 0]]
+
+
+def test_scl_projects_from_the_other_words_onto_what_predicts_the_pivots() -> None:
+    adaptation = load_benchmark("bench_adaptation")
+    import scipy.sparse as sp
+    rng = np.random.default_rng(0)
+    # column 0 is the topic word in both domains; column 1 co-occurs with it in the source, column 2 in the target
+    y = np.repeat([0, 1], 30)
+    source = rng.random((60, 6)) < 0.1
+    source[:, 0] = source[:, 1] = y == 1
+    target = rng.random((60, 6)) < 0.1
+    target[:, 0] = target[:, 2] = np.repeat([0, 1], 30) == 1
+    source, target = sp.csr_matrix(source.astype(np.float32)), sp.csr_matrix(target.astype(np.float32))
+    pivots, projection = adaptation.scl_projection(source, target, y, n_pivots=1, dimensions=1, min_df=5)
+    assert pivots.tolist() == [0]  # column 1 is informative too, but only in the source
+    assert projection.shape == (6, 1)
+    weights = np.abs(projection[:, 0])
+    assert weights[0] == 0 and weights[1] > 0.3 and weights[2] > 0.3  # both domains' words map to the pivot's axis
+    only_pivot, only_partner = (sp.csr_matrix(np.eye(6, dtype=np.float32)[[column]]) for column in (0, 2))
+    assert adaptation.scl_block(only_pivot, pivots, projection, weight=0.5).toarray().tolist() == [[0.0]]
+    assert np.abs(adaptation.scl_block(only_partner, pivots, projection, weight=0.5).toarray()) == pytest.approx(0.5)

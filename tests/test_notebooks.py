@@ -116,3 +116,29 @@ def test_runner_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     err = capsys.readouterr().err
     assert "unknown parameter 'modles'" in err and "models, data, split" in err
     assert not out.exists()
+
+
+def test_runner_reads_relative_paths_from_where_it_is_run(kernel_name: str, tmp_path: Path, monkeypatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """The kernel runs in the notebook's folder; a relative path given with -p still means the user's path, and a
+    failing cell's last line comes back without the kernel's colour codes."""
+    from training.evaluation.notebook import main
+
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    (tmp_path / "news.jsonl").write_text("{}\n", encoding="utf-8")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    parameters = nbformat.v4.new_code_cell('models = []\ndata = "auto"')
+    parameters.metadata["tags"] = ["parameters"]
+    check = nbformat.v4.new_code_cell("import os\nassert os.getcwd().endswith('notebooks')\n"
+                                      "missing = [p for p in models + [data] if not os.path.exists(p)]\n"
+                                      "if missing: raise FileNotFoundError(f'not found: {missing}')")
+    notebook = nbformat.v4.new_notebook(cells=[parameters, check], metadata={"kernelspec": {"name": kernel_name, "display_name": "tests"}})
+    nbformat.write(notebook, folder / "paths.ipynb")
+    monkeypatch.chdir(tmp_path)
+
+    arguments = ["notebooks/paths.ipynb", "--kernel", kernel_name, "--out", "executed.ipynb", "-p", "data", "news.jsonl"]
+    assert main([*arguments, "-p", "models", "[runs/mine]"]) == 0
+    assert main([*arguments, "-p", "models", "[runs/typo]"]) == 1
+    err = capsys.readouterr().err
+    assert "FileNotFoundError: not found: ['runs/typo']" in err and "\x1b[" not in err

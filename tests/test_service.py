@@ -564,3 +564,20 @@ def test_sigterm_shuts_down_cleanly(baseline_run: dict, tmp_path) -> None:
         assert time.monotonic() - started < 15
     finally:
         stop(proc)
+
+
+def test_demo_checks_its_port_before_training() -> None:
+    """`make demo` trains for a minute before serving: a taken port is reported first, with the way out."""
+    demo = Path(__file__).resolve().parents[1] / "serving" / "demo.sh"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = subprocess.run(["bash", str(demo), "--check-port"], env=os.environ | {"PORT": port},
+                              capture_output=True, text=True, timeout=30)
+    assert busy.returncode == 2
+    assert busy.stderr.strip() == (f"error: port {port} is already in use; stop what serves there, or pick another: "
+                                   "make demo PORT=3001")
+    free = subprocess.run(["bash", str(demo), "--check-port"], env=os.environ | {"PORT": str(free_port())},
+                          capture_output=True, text=True, timeout=30)
+    assert free.returncode == 0 and not free.stderr

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,16 @@ def git_commit() -> str | None:
         return None
 
 
+def command_line(argv: list[str] | None = None) -> str:
+    """How this process was started, as a command that runs again: ``python -m training ...`` for the CLI (whose
+    argv[0], the package's ``__main__.py``, cannot run as a script), quoted as a shell needs it."""
+    argv = list(sys.argv if argv is None else argv)
+    main = Path(argv[0]) if argv else Path()
+    if main.name == "__main__.py" and main.parent.name == __package__:
+        return shlex.join(["python", "-m", __package__, *argv[1:]])
+    return shlex.join(argv)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -184,7 +195,7 @@ def save(classifier: Classifier, path: str | Path, provenance: dict | None = Non
             "model": model_entries,
             "library_versions": library_versions(),
             "git_commit": git_commit(),
-            "command_line": " ".join(sys.argv),
+            "command_line": command_line(),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         seal(staging, manifest)

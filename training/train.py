@@ -329,7 +329,7 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
         from .promotion import register_challenger
 
         report["registered"] = register_challenger(winner.path, config.model_name, report, data, config.promote)
-        logger.info("%s", report["registered"]["message"])
+        logger.debug("%s", report["registered"]["message"])  # the CLI's summary prints it; the report keeps it
     from .evaluation.report import write_reports
 
     write_reports(report, run_dir)

@@ -26,13 +26,15 @@ QUICK_BASELINE = {"classifiers": ["logreg"], "c_values": [4.0], "char_ngrams": [
 
 # ------------------------------------------------------------------------------------- data and models
 
-def resolve_data_path(data: str | Path | None = "auto") -> str | None:
-    """``"auto"``: ../shared/datasets/arabic-news-topics when present, else the built-in sample (``None``);
-    ``None``, ``""`` or ``"sample"``: the built-in sample; anything else: that path or hub id."""
+def resolve_data_path(data: str | Path | None = "auto") -> str:
+    """``"auto"``: ../shared/datasets/arabic-news-topics when present, else the built-in sample corpus;
+    ``None``, ``""`` or ``"sample"``: the built-in sample corpus; anything else: that path or hub id."""
+    from ..data.loading import SAMPLE_CORPUS
+
     if data is None or str(data) in ("", "sample"):
-        return None
+        return str(SAMPLE_CORPUS)
     if str(data) == "auto":
-        return str(SHARED_DATASET) if SHARED_DATASET.is_dir() else None
+        return str(SHARED_DATASET if SHARED_DATASET.is_dir() else SAMPLE_CORPUS)
     return str(data)
 
 
@@ -55,9 +57,12 @@ def train_quick_baseline(data: str | Path | None, out_dir: str | Path, seed: int
     return Path(run(config)["best_artifact"])
 
 
-def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
+def resolve_models(references: str | Path | Sequence[str | Path]) -> dict[str, Path]:
     """Display name -> artefact directory, for artefact directories, run directories (every candidate under
-    ``artifacts/``) and BentoML store tags (anything that is not an existing path)."""
+    ``artifacts/``) and BentoML store tags (anything that is not an existing path); one reference may be given
+    without a list."""
+    if isinstance(references, (str, Path)):
+        references = [references]
     found: list[tuple[str, Path]] = []
     for reference in references:
         path = Path(reference).expanduser()
@@ -83,7 +88,7 @@ def resolve_models(references: Sequence[str | Path]) -> dict[str, Path]:
     return resolved
 
 
-def load_models(references: Sequence[str | Path]) -> dict:
+def load_models(references: str | Path | Sequence[str | Path]) -> dict:
     """Display name -> loaded ``Classifier`` (see ``resolve_models``)."""
     from ..artifact import load
 

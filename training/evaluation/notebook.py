@@ -4,12 +4,15 @@
 A small stand-in for papermill (not installed here): values go into a new cell right after the cell tagged
 ``parameters``, so the notebook keeps its documented defaults and the executed copy shows what was injected.
 Each VALUE is read as YAML (``5``, ``[a, b]``, ``null``), anything else stays a string. The notebook runs on this
-interpreter's ``python3`` kernel through nbclient.
+interpreter's ``python3`` kernel through nbclient, in the notebook's folder; a value (or list item) that names an
+existing file or folder from where the runner was started is passed as its absolute path, so relative paths mean
+what they mean in the user's shell.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +29,16 @@ def parse_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def absolute_paths(value: Any, base: Path) -> Any:
+    """``value`` with each string (also inside a list) that names an existing relative path from ``base`` made
+    absolute; anything else unchanged."""
+    if isinstance(value, list):
+        return [absolute_paths(item, base) for item in value]
+    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute() and (base / value).exists():
+        return str((base / value).resolve())
+    return value
 
 
 def inject(notebook: Any, parameters: dict[str, Any], path: Path | str = "notebook") -> Any:
@@ -77,13 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nbclient.exceptions import CellExecutionError
 
     try:
-        execute_notebook(args.notebook, {name: parse_value(value) for name, value in args.parameter}, args.out,
-                         args.kernel, args.timeout)
+        parameters = {name: absolute_paths(parse_value(value), Path.cwd()) for name, value in args.parameter}
+        execute_notebook(args.notebook, parameters, args.out, args.kernel, args.timeout)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except CellExecutionError as exc:
-        print(f"error: a cell failed; see {args.out}:\n{str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        last_line = re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[-1])  # the kernel's colours
+        print(f"error: a cell failed; see {args.out}:\n{last_line}", file=sys.stderr)
         return 1
     print(f"executed: {args.out}")
     return 0
