@@ -295,7 +295,7 @@ def test_feature_block_weights(sample_data) -> None:
         build_features(BaselineConfig(word_weight=0, char_weight=0), 2)
 
 
-def test_benchmark_skips_without_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_benchmark_skips_without_shared_but_stops_on_a_wrong_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import runpy
     import sys
 
@@ -307,8 +307,12 @@ def test_benchmark_skips_without_the_dataset(tmp_path: Path, capsys: pytest.Capt
             runpy.run_path(str(script), run_name="__main__")
     finally:
         sys.argv = argv
-    assert exit_info.value.code == 0
-    assert "skipped" in capsys.readouterr().out
+    assert exit_info.value.code == 2  # a path the user gave: a typo must not look like a skipped run
+    assert capsys.readouterr().err == f"error: {tmp_path / 'absent' / 'train.jsonl'}: no such file; check --data\n"
+
+    namespace = runpy.run_path(str(script))
+    assert namespace["data_present"](tmp_path / "absent", default=tmp_path / "absent") is False  # no ../shared
+    assert capsys.readouterr().out.startswith(f"skipped: {tmp_path / 'absent'} is absent")
 
 
 def test_out_of_fold_scores_come_from_models_that_did_not_see_the_article(sample_data) -> None:
