@@ -6,7 +6,7 @@ A run spec is an objective name, optionally with extra `pretrain` flags after a 
 ``mlm``, ``electra``, ``mlm-15:--objective mlm --mlm-probability 0.15 --dropout 0.1``. One WordPiece vocabulary
 (built once, reused) serves every run. Never reads ../shared/holdout.
 
-    # indicative (what docs/encoders.md reports): 4 minutes each, 1 thread, 1 seed
+    # a quick comparison: 4 minutes each, 1 thread, 1 seed
     .venv/bin/python benchmarks/bench_pretrain.py --budget 240 --seeds 13 --runs mlm electra
     # the comparison: 30 CPU-minutes x 2 seeds x objectives (hours on a 2-core machine)
     .venv/bin/python benchmarks/bench_pretrain.py --budget 1800 --seeds 13 14 --runs mlm electra
@@ -76,7 +76,7 @@ def main() -> int:
             if not (args.reuse and (encoder / "pretrain_summary.json").is_file()):
                 run_command(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
                             "--max-docs", str(args.docs), "--time-budget-s", str(args.budget), "--seed", str(seed),
-                            "--threads", str(args.threads), "--cache-dir", cache, *flags])
+                            "--threads", str(args.threads), "--cache-dir", cache, "--overwrite", *flags])
             pretrained = json.loads((encoder / "pretrain_summary.json").read_text())
             run_dir = work / f"run-{name}-seed{seed}"
             started = time.perf_counter()

@@ -104,7 +104,7 @@ def pretrain(args: argparse.Namespace) -> dict:
     run_command(["pretrain", "--corpus", args.corpus, "--tokenizer", str(tokenizer), "--out", str(encoder),
                  "--encoder.layers", str(args.layers), "--encoder.hidden", str(args.hidden), "--encoder.heads", str(args.heads),
                  "--seq-len", str(args.seq_len), "--max-docs", str(args.pretrain_docs),
-                 "--time-budget-s", str(args.pretrain_budget), "--seed", str(args.seed), "--learning-rate", str(args.pretrain_lr)]
+                 "--time-budget-s", str(args.pretrain_budget), "--seed", str(args.seed), "--learning-rate", str(args.pretrain_lr), "--overwrite"]
                 + (["--whole-word-mask"] if args.whole_word_mask else []))
     summary = json.loads((encoder / "pretrain_summary.json").read_text())
     return summary | {"tokenizer_seconds": round(tokenizer_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1)}

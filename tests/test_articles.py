@@ -136,3 +136,7 @@ def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     write(tmp_path, "csv")
     with pytest.raises(DataError, match=r"no \.txt files.*news\.csv"):
         read_articles(tmp_path, DataConfig())
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty.jsonl: the file is empty; expected one article per row, with a `text` column$"):
+        read_articles(empty, DataConfig())  # unlabelled articles and articles to predict need no label column

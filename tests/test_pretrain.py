@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,45 @@ def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys)
     assert "no `text` column" in capsys.readouterr().err
     assert main(["pretrain", "--corpus", str(no_text), "--out", str(tmp_path / "enc"), "--objective", "bert"]) == 2
     assert "--objective: expected one of mlm, electra" in capsys.readouterr().err
+
+
+def test_empty_corpora_are_named_as_such(tmp_path):
+    from training.encoders.tokenizer import load_corpus
+
+    for name, content in (("empty.jsonl", b""), ("blank.jsonl", b"\n\n"), ("header.csv", b"title,text\n"),
+                          ("empty.jsonl.gz", gzip.compress(b""))):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError, match=f"{name}: the corpus is empty; expected one article per line"):
+            load_corpus(tmp_path / name, cache_dir=str(tmp_path / "cache"))
+
+
+def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_dir, cache_dir, tmp_path, capsys):
+    """build-tokenizer replaces its OUT whole and pretrain starts afresh by deleting checkpoints: neither does so
+    to a non-empty OUT without --overwrite, and a wrong input stops before OUT is touched."""
+    encoder = tmp_path / "encoder"
+    (encoder / "checkpoints" / "checkpoint-30").mkdir(parents=True)
+    (encoder / "model.safetensors").write_bytes(b"an earlier encoder")
+    common = ["--tokenizer", str(tokenizer_dir), "--out", str(encoder), "--cache-dir", str(cache_dir)]
+
+    assert main(["build-tokenizer", "--corpus", str(corpus), "--out", str(encoder), "--cache-dir", str(cache_dir)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {encoder}: not empty; add --overwrite to replace everything in it, or choose another --out"
+    assert main(["pretrain", "--corpus", str(corpus), *common, "--max-steps", "2"]) == 2
+    assert "add --resume to continue it, --overwrite to replace it" in capsys.readouterr().err
+    assert main(["pretrain", "--corpus", str(tmp_path / "typo.jsonl"), *common, "--overwrite"]) == 2
+    assert "no such corpus file" in capsys.readouterr().err
+    assert (encoder / "checkpoints" / "checkpoint-30").is_dir()  # nothing was deleted by the refused runs
+    assert main(["pretrain", "--corpus", str(corpus), "--tokenizer", str(tmp_path / "no" / "such" / "tokenizer"),
+                 "--out", str(tmp_path / "new")]) == 2
+    assert "no such tokenizer directory" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    for flag in ("--max-steps", "--save-steps", "--time-budget-s"):
+        assert main(["pretrain", "--corpus", str(corpus), *common, flag, "-1"]) == 2
+        assert f"{flag} -1" in capsys.readouterr().err
+
+    assert main(["pretrain", "--corpus", str(corpus), *common, "--overwrite", "--encoder.layers", "1",
+                 "--encoder.hidden", "32", "--encoder.heads", "2", "--seq-len", "32", "--max-steps", "2"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (encoder / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # readable as the umask allows
 
 
 def test_corpus_texts_reads_a_window_of_rows(corpus, cache_dir):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -217,6 +218,10 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path, monk
     assert manifest["model"]["source"] == str(tiny_checkpoint) and manifest["model"]["source_kind"] == "local"
     assert manifest["training"]["steps"] == 6 and manifest["training"]["stopped_by"] == "max_steps"
     assert not (tmp_path / "run" / "transformer-work").exists()  # no checkpoints left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    for file in artefact.rglob("*.safetensors"):  # safetensors writes 0600: a serving account could not read it
+        assert file.stat().st_mode & 0o777 == 0o666 & ~umask, file
     loaded = training.load(artefact)  # auto: the int8 ONNX model, torch weights not even read
     assert loaded.tokenizer.model_max_length == 64  # not the checkpoint's 1e30
     assert loaded.backend == "onnx" and loaded.model is None and isinstance(loaded.onnx_session, OnnxScorer)
@@ -247,6 +252,43 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def test_unusable_checkpoints_are_refused_before_training(tiny_checkpoint, tmp_path, single_label_data):
+    """A checkpoint that would train a useless model, or fail mid-way, is refused before the baseline trains."""
+    from training.config import ConfigError, TrainConfig, check
+    from training.encoders.tokenizer import build_tokenizer
+    from training.models.fine_tuning import read_fine_tuning_file
+    from training.models.transformer_training import load_checkpoint
+    from training.train import run
+
+    def refused(checkpoint: Path, max_length: int = 64) -> str:
+        config = TrainConfig(out=str(tmp_path / "run"), models=["baseline", "transformer"])
+        config.transformer = tiny_config(model=str(checkpoint), max_length=max_length)
+        with pytest.raises(ConfigError) as error:
+            run(config)
+        assert not (tmp_path / "run").exists()  # refused before anything was trained or written
+        return str(error.value)
+
+    no_tokenizer = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_checkpoint, no_tokenizer, ignore=shutil.ignore_patterns("tokenizer*", "vocab*"))
+    assert "no tokenizer files (tokenizer.json or vocab.txt)" in refused(no_tokenizer)
+    assert refused(tiny_checkpoint, max_length=200) == (
+        f"--transformer.max-length 200: {tiny_checkpoint} has 128 positions; use --transformer.max-length 128 or less")
+    with pytest.raises(ConfigError, match="at least 8 tokens"):
+        check(tiny_config(max_length=0))
+    with pytest.raises(ConfigError, match="--transformer.max-steps 0"):
+        check(tiny_config(max_steps=0))
+
+    other_tokenizer = tmp_path / "other-tokenizer"
+    shutil.copytree(tiny_checkpoint, other_tokenizer)
+    build_tokenizer(single_label_data.train.texts[:50], vocab_size=120).save_pretrained(str(other_tokenizer))
+    with pytest.raises(ConfigError, match="tokenizer has .* tokens and the model .*; they belong to different"):
+        load_checkpoint(str(other_tokenizer), single_label_data, 64)
+
+    (other_tokenizer / "fine_tuning.json").write_text('{"lr": 0.1}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown field 'lr'; the fields are learning_rate, epochs"):
+        read_fine_tuning_file(str(other_tokenizer))
+
+
 def test_two_process_torchrun_fine_tune(tiny_checkpoint, tmp_path):
     """``torchrun --nproc_per_node 2 -m training train``: gloo DDP on CPU, one artefact written by rank 0."""
     import training
@@ -423,6 +465,7 @@ def test_train_with_unlabelled_articles_distils_the_baseline(tiny_checkpoint, tm
     log = report["candidates"]["transformer"]["training"]
     assert log["distillation"]["teacher"] == "baseline"
     assert log["distillation"]["articles"] == len(rows) - 1  # the copy of a test article was dropped
+    assert log["distillation"]["copies_of_labelled_dropped"] == 1  # and the record says so
     config.transformer.distill_articles = 0  # off: no teacher-labelled rows
     config.out, config.models = str(tmp_path / "run2"), ["transformer"]
     assert run(config)["candidates"]["transformer"]["training"]["distillation"] is None

@@ -165,6 +165,8 @@ def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
     staging.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would keep a serving account from reading the model
     try:
         yield staging
+        for item in staging.rglob("*"):  # so do files some writers create 0600 (safetensors does)
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
         _replace_dir(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

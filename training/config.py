@@ -226,6 +226,13 @@ class TransformerConfig:
             raise ConfigError(f"--transformer.distill-articles {self.distill_articles}: expected 0 (off) or more")
         if not self.distill_temperature > 0:
             raise ConfigError(f"--transformer.distill-temperature {self.distill_temperature}: expected a positive number")
+        if self.max_length < 8:  # [CLS] and [SEP] take two; below this an article is a word or two
+            raise ConfigError(f"--transformer.max-length {self.max_length}: expected at least 8 tokens (256 is the default)")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"--transformer.max-steps {self.max_steps}: expected a positive number of steps, or -1 "
+                              "for no limit")
+        if self.time_budget_s < 0:
+            raise ConfigError(f"--transformer.time-budget-s {self.time_budget_s}: expected seconds, or 0 for no limit")
 
 
 @dataclass

@@ -132,15 +132,14 @@ def check_candidates(config: TrainConfig) -> None:
         raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
                           "trained in the same run), e.g. --models baseline,transformer,ensemble")
     source = config.transformer.model
+    from .models.hf_common import check_checkpoint_directory, looks_like_path
+
     if "transformer" in config.models and source and looks_like_path(source) and not Path(source).expanduser().is_dir():
         raise ConfigError(f"--transformer.model {source}: no such checkpoint directory; build one with `python -m "
                           "training pretrain` (docs/encoders.md), give a hub id such as aubmindlab/bert-base-arabertv02, "
                           "or leave it empty for a compact encoder trained in the run")
-
-
-def looks_like_path(source: str) -> bool:
-    """A hub id is NAME or ORG/NAME; anything else with a slash, or starting like a path, names a directory."""
-    return source.startswith((".", "/", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
+    if "transformer" in config.models and source and Path(source).expanduser().is_dir():
+        check_checkpoint_directory(source, config.transformer.max_length)
 
 
 def ensure_writable(directory: Path) -> None:

@@ -27,6 +27,7 @@ class Articles:
     sources: list[str] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (location, reason)
+    copies_dropped: int = 0  # unlabelled articles left out as copies of labelled ones (read_unlabelled)
     encoding: str | None = None
     origin: str = ""
 

@@ -204,7 +204,8 @@ def read_rows(path: Path, *, encoding: str | None = "auto", delimiter: str | Non
         raise DataError(f"{path}: unsupported file type {''.join(path.suffixes[-2:]) or path.name!r}; expected one of "
                         f"{', '.join(DATA_SUFFIXES)} (text formats may be gzipped: .jsonl.gz)")
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; expected one article per row with text and label columns")
+        column = f"`{expected_columns[0]}`" if expected_columns else "text"
+        raise DataError(f"{path}: the file is empty; expected one article per row, with a {column} column")
     if fmt == "parquet":
         return _read_parquet(path)
     data = read_bytes(path)

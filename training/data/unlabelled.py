@@ -30,8 +30,9 @@ def read_unlabelled(path: str | Path, config: DataConfig, data: LabelledData, li
     keep = [i for i, (title, text) in enumerate(zip(articles.titles, articles.texts))
             if canonical(f"{title}\n{text}") not in labelled]
     if len(keep) < len(articles):
+        articles.copies_dropped = len(articles) - len(keep)
         logger.info("%s: %d of %d unlabelled articles are copies of labelled ones and were dropped", path,
-                    len(articles) - len(keep), len(articles))
+                    articles.copies_dropped, len(articles))
         for name in ("ids", "titles", "texts", "sources", "locations"):
             values = getattr(articles, name)
             setattr(articles, name, [values[i] for i in keep])

@@ -36,11 +36,12 @@ from ..models.hf_common import (
     configure_threads,
     device_arguments,
     is_main_process,
+    looks_like_path,
     max_across_ranks,
     time_budget_callback,
 )
 from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
-from .tokenizer import _fingerprint, normalised_corpus, resolve_normalizer
+from .tokenizer import _fingerprint, load_corpus, normalised_corpus, resolve_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class PretrainConfig:
     normalizer_preset: Literal["auto", "default", "arabert", "minimal"] = setting(
         "auto", "auto (the tokenizer's normalizer.json, else by id) or a preset.")
     resume: bool = setting(False, "Continue from the last checkpoint in OUT/checkpoints.", common=True)
+    overwrite: bool = setting(False, "Replace what a non-empty OUT holds (an earlier encoder and its checkpoints); "
+                              "without it, or --resume, such an OUT is refused.", common=True)
     seed: int = setting(13, "One seed for initialisation, masking, sampling and order.")
     threads: int = setting(0, "torch threads (0: the idle cores).")
     cache_dir: str | None = setting(None, "datasets cache for the corpus, its normalised text and packed blocks "
@@ -113,6 +116,11 @@ class PretrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a share between 0 and 1")
         if self.seq_len < 8 or self.batch_size < 1:
             raise ConfigError(f"--seq-len {self.seq_len} / --batch-size {self.batch_size}: expected >= 8 and >= 1")
+        for name in ("max_steps", "save_steps", "time_budget_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected 0 (see --help) or more")
+        if self.max_docs is not None and self.max_docs < 1:
+            raise ConfigError(f"--max-docs {self.max_docs}: expected a positive number of articles, or leave it out")
 
 
 # ------------------------------------------------------------------------------------------ packing
@@ -315,6 +323,8 @@ def _trainer_class(horizon: Any) -> type:
 def _load_tokenizer(source: str) -> Any:
     from transformers import AutoTokenizer
 
+    if looks_like_path(source) and not Path(source).expanduser().is_dir():
+        raise DataError(f"{source}: no such tokenizer directory; build one with `python -m training build-tokenizer`")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
@@ -329,11 +339,15 @@ def run(config: PretrainConfig) -> int:
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(config.out)
+    if out.is_dir() and any(out.iterdir()) and not (config.resume or config.overwrite):
+        raise ConfigError(f"{out}: not empty (an earlier pre-training?); add --resume to continue it, --overwrite to "
+                          "replace it, or choose another --out")
+    load_corpus(config.corpus, max_docs=1, cache_dir=config.cache_dir)  # a wrong corpus stops before OUT is touched
+    tokenizer_source = config.tokenizer or config.init
+    tokenizer = _load_tokenizer(tokenizer_source)
     threads = configure_threads(config.threads)
     set_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer_source = config.tokenizer or config.init
-    tokenizer = _load_tokenizer(tokenizer_source)
     whole_word = config.whole_word_mask and tokenizer.is_fast
     preset, normalizer = resolve_normalizer(config.normalizer_preset, tokenizer_source)
 

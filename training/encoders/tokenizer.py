@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
@@ -56,6 +57,13 @@ def _first_bad_json_line(path: Path) -> str:
     return "a row that does not fit the others' columns (e.g. `text` holding a number or a list)"
 
 
+def _has_rows(path: Path, header: bool) -> bool:
+    """Whether a text corpus file (gzip or not) holds a non-blank line, after the header line of a CSV."""
+    with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix == ".gz"
+          else path.open(encoding="utf-8", errors="replace")) as lines:
+        return sum(1 for _ in islice(filter(str.strip, lines), 2)) > int(header)
+
+
 def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | None = None, skip_docs: int = 0) -> Any:
     """The corpus as a ``datasets.Dataset`` with ``title`` and ``text`` columns: ``max_docs`` rows after the first
     ``skip_docs`` (all by default).
@@ -76,6 +84,9 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
     builder = CORPUS_BUILDERS.get(suffixes[-1].lower() if suffixes else "")
     if builder is None:
         raise DataError(f"{path}: unknown corpus format; name it .jsonl, .jsonl.gz, .csv or .parquet")
+    if builder != "parquet" and not _has_rows(path, header=builder == "csv"):
+        raise DataError(f"{path}: the corpus is empty; expected one article per line (a row per article in CSV) with "
+                        "a `text` column")
     try:
         corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:
@@ -234,6 +245,8 @@ class TokenizerConfig:
     model_max_length: int = setting(512, "model_max_length recorded in the tokenizer.")
     cache_dir: str | None = setting(None, "datasets cache for the corpus and its normalised text (default: datasets' "
                                     "own, ~/.cache/huggingface/datasets).")
+    overwrite: bool = setting(False, "Replace what a non-empty OUT holds; without it such an OUT is refused.",
+                              common=True)
 
     def validate(self) -> None:
         if not self.corpus or not self.out:
@@ -248,6 +261,9 @@ def run(config: TokenizerConfig) -> int:
     """``build-tokenizer``: normalise the corpus, train the vocabulary, save it with its normalizer.json."""
     from ..data.normalize import normalizer_for
 
+    out = Path(config.out)
+    if out.is_dir() and any(out.iterdir()) and not config.overwrite:  # it would be replaced whole
+        raise ConfigError(f"{out}: not empty; add --overwrite to replace everything in it, or choose another --out")
     normalizer = normalizer_for(config.normalizer_preset)
     started = time.perf_counter()
     texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)
@@ -255,7 +271,6 @@ def run(config: TokenizerConfig) -> int:
                 time.perf_counter() - started, config.kind, config.vocab_size)
     batches = (texts[start:start + 1000]["text"] for start in range(0, len(texts), 1000))
     tokenizer = build_tokenizer(batches, config.vocab_size, config.kind, config.min_frequency, config.model_max_length)
-    out = Path(config.out)
     with staged_directory(out, "tokenizer") as staging:
         tokenizer.save_pretrained(str(staging))
         write_normalizer_settings(staging, config.normalizer_preset, normalizer.get_params())

@@ -30,6 +30,7 @@ class DistillationSet:
     teacher: str
     temperature: float
     source: str = ""
+    copies_dropped: int = 0  # unlabelled articles dropped as copies of labelled ones, before any was scored
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -37,6 +38,7 @@ class DistillationSet:
     def describe(self) -> dict:
         top = self.probabilities.max(axis=1) if len(self) else np.zeros(0)
         return {"articles": len(self), "teacher": self.teacher, "temperature": self.temperature, "source": self.source,
+                "copies_of_labelled_dropped": self.copies_dropped,
                 "mean_teacher_confidence": round(float(top.mean()), 4) if len(top) else None}
 
 
@@ -53,7 +55,7 @@ def soften(probabilities: np.ndarray, temperature: float, multi_label: bool) -> 
 
 
 def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], titles: list[str | None], *,
-                   temperature: float, teacher_name: str, source: str = "") -> DistillationSet:
+                   temperature: float, teacher_name: str, source: str = "", copies_dropped: int = 0) -> DistillationSet:
     """Score ``texts`` with ``teacher``, its probabilities in the data's label order. The texts come from
     ``training.data.unlabelled.read_unlabelled``, which has dropped copies of every labelled article."""
     if sorted(teacher.labels) != sorted(data.label_names):
@@ -62,7 +64,8 @@ def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], ti
     scores = teacher.predict_scores(texts, titles) if texts else np.zeros((0, len(data.label_names)))
     order = [teacher.labels.index(label) for label in data.label_names]
     probabilities = soften(scores[:, order], temperature, data.multi_label) if len(texts) else scores
-    return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source)
+    return DistillationSet(texts, titles, probabilities.astype(np.float32), teacher_name, temperature, source,
+                           copies_dropped)
 
 
 def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None,
@@ -74,8 +77,8 @@ def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier |
         from ..data.normalize import normalizer_for
         from .baseline import train_baseline
 
-        logger.info("distillation: no baseline trained before the transformer in --models; training one as the teacher "
-                    "(list baseline first in --models to reuse the candidate)")
+        logger.info("distillation: no baseline in --models; training one as the teacher (add baseline to --models to "
+                    "have it compete too)")
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
         baseline, _ = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
         name = "baseline (trained as teacher)"
@@ -83,6 +86,6 @@ def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier |
     titles: list[Any] = [title or None for title in unlabelled.titles[:limit]]
     result = teacher_labels(baseline, data, list(unlabelled.texts[:limit]), titles,
                             temperature=config.transformer.distill_temperature, teacher_name=name,
-                            source=str(config.unlabelled))
+                            source=str(config.unlabelled), copies_dropped=unlabelled.copies_dropped)
     logger.info("distillation: %d unlabelled articles labelled by the %s teacher", len(result), name)
     return result

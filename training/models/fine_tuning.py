@@ -59,6 +59,8 @@ def read_fine_tuning_file(checkpoint: str | None) -> dict:
         raise ConfigError(f"{path}: cannot be read as JSON ({exc}); fix or delete it to use the automatic settings") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected an object such as {{\"learning_rate\": 5e-4}}, found {type(values).__name__}")
+    if unknown := sorted(set(values) - set(PLANNED)):
+        raise ConfigError(f"{path}: unknown field {unknown[0]!r}; the fields are {', '.join(PLANNED)}")
     found = {}
     for key in PLANNED:
         if values.get(key) is not None:

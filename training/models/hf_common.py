@@ -119,3 +119,42 @@ def time_budget_callback(budget_s: float) -> Any:
             return control
 
     return TimeBudgetCallback()
+
+
+def looks_like_path(source: str) -> bool:
+    """A hub id is NAME or ORG/NAME; anything else with a slash, or starting like a path, names a directory."""
+    return source.startswith((".", "/", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
+def check_checkpoint_directory(directory: str, max_length: int) -> None:
+    """Refuse, before any training, a local checkpoint that cannot be fine-tuned at ``max_length``: no config, no
+    tokenizer files (transformers would build an empty tokenizer and every word would become [UNK]), or fewer
+    positions than ``max_length``."""
+    import json
+    from pathlib import Path
+
+    from ..config import ConfigError
+
+    path = Path(directory).expanduser()
+    flag = f"--transformer.model {directory}"
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{flag}: no config.json; give the directory `python -m training pretrain` wrote (or a "
+                          "checkpoint saved with save_pretrained)")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(f"{flag}: no tokenizer files (tokenizer.json or vocab.txt); copy the directory "
+                          "`python -m training pretrain` wrote whole, or the build-tokenizer files into it")
+    check_positions(directory, json.loads((path / "config.json").read_text(encoding="utf-8")).get("max_position_embeddings"),
+                    max_length)
+
+
+def check_positions(source: str, positions: Any, max_length: int) -> None:
+    """Refuse a ``max_length`` beyond the checkpoint's position embeddings (it would fail mid-training)."""
+    from ..config import ConfigError
+
+    if isinstance(positions, int) and max_length > positions:
+        raise ConfigError(f"--transformer.max-length {max_length}: {source} has {positions} positions; use "
+                          f"--transformer.max-length {positions} or less")

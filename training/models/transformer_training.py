@@ -36,7 +36,15 @@ from .fine_tuning import (
     soft_target_loss,
     target_rows,
 )
-from .hf_common import configure_threads, device_arguments, is_main_process, mixed_precision, time_budget_callback
+from .hf_common import (
+    check_checkpoint_directory,
+    check_positions,
+    configure_threads,
+    device_arguments,
+    is_main_process,
+    mixed_precision,
+    time_budget_callback,
+)
 from .onnx_export import export_onnx
 from .transformer import TransformerClassifier
 from .truncation import encode_articles, special_affixes
@@ -52,6 +60,8 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     labels = data.label_names
+    if Path(source).expanduser().is_dir():
+        check_checkpoint_directory(source, max_length)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -65,6 +75,11 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
                           f"{str(exc).splitlines()[0] if str(exc) else ''}){hint}") from None
     if tokenizer.pad_token_id is None:
         raise ConfigError(f"--transformer.model {source}: its tokenizer has no padding token; use an encoder checkpoint")
+    if len(tokenizer) > model.config.vocab_size or len(tokenizer) < model.config.vocab_size // 2:
+        raise ConfigError(f"--transformer.model {source}: its tokenizer has {len(tokenizer)} tokens and the model "
+                          f"{model.config.vocab_size}; they belong to different checkpoints: keep the tokenizer the "
+                          "encoder was pre-trained with beside it")
+    check_positions(source, getattr(model.config, "max_position_embeddings", None), max_length)
     tokenizer.model_max_length = max_length
     return tokenizer, model
 
@@ -102,14 +117,27 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
                       work_dir: str | Path | None = None,
                       distill: "DistillationSet | None" = None) -> tuple[TransformerClassifier, dict]:
     """Fine-tune on ``data.train`` (plus ``distill``'s teacher-labelled articles, training rows only), keep the
-    best validation macro-F1 state; returns (classifier, training log)."""
+    best validation macro-F1 state; returns (classifier, training log). ``work_dir`` holds checkpoints while it
+    runs and is cleared afterwards, also when it fails, so a failed run leaves nothing behind."""
+    work = Path(work_dir) if work_dir else _default_work_dir()
+    try:
+        return _fine_tune(data, config, seed, low_confidence, work, distill)
+    finally:
+        if is_main_process():
+            shutil.rmtree(work / "checkpoints", ignore_errors=True)
+            shutil.rmtree(work / "compact-tokenizer", ignore_errors=True)
+            if work.is_dir() and not any(work.iterdir()):
+                work.rmdir()
+
+
+def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_confidence: float, work: Path,
+               distill: "DistillationSet | None") -> tuple[TransformerClassifier, dict]:
     from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     check(config)
     started = time.perf_counter()
     threads = configure_threads(config.threads)
     set_seed(seed)
-    work = Path(work_dir) if work_dir else _default_work_dir()
     compact = not config.model
     source = config.model or "compact"
     try:
@@ -194,11 +222,6 @@ def train_transformer(data: LabelledData, config: TransformerConfig, seed: int, 
     output = trainer.train()
     state = trainer.state
     trainer.accelerator.wait_for_everyone()
-    if is_main_process():
-        shutil.rmtree(work / "checkpoints", ignore_errors=True)
-        shutil.rmtree(work / "compact-tokenizer", ignore_errors=True)
-        if work.is_dir() and not any(work.iterdir()):
-            work.rmdir()
 
     classifier = TransformerClassifier(
         trainer.model, tokenizer, normalizer, source=source,
