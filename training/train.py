@@ -132,14 +132,16 @@ def check_candidates(config: TrainConfig) -> None:
         raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
                           "trained in the same run), e.g. --models baseline,transformer,ensemble")
     source = config.transformer.model
+    if "transformer" not in config.models or not source:
+        return
     from .models.hf_common import check_checkpoint_directory, looks_like_path
 
-    if "transformer" in config.models and source and looks_like_path(source) and not Path(source).expanduser().is_dir():
+    if Path(source).expanduser().is_dir():
+        check_checkpoint_directory(source, config.transformer.max_length)
+    elif looks_like_path(source):
         raise ConfigError(f"--transformer.model {source}: no such checkpoint directory; build one with `python -m "
                           "training pretrain` (docs/encoders.md), give a hub id such as aubmindlab/bert-base-arabertv02, "
                           "or leave it empty for a compact encoder trained in the run")
-    if "transformer" in config.models and source and Path(source).expanduser().is_dir():
-        check_checkpoint_directory(source, config.transformer.max_length)
 
 
 def ensure_writable(directory: Path) -> None:
