@@ -34,7 +34,16 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_baseline import DATASET, SHARED, data_present, load_rows, macro_f1, run_benchmark, write_transfer_data  # noqa: E402
+from bench_baseline import (  # noqa: E402
+    DATASET,
+    SHARED,
+    SPLITS,
+    data_present,
+    load_rows,
+    macro_f1,
+    run_benchmark,
+    write_transfer_data,
+)
 
 CORPUS = SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"
 METHODS = ("reference", "source-balance", "easy-adapt", "importance", "scl")
@@ -73,11 +82,11 @@ def easy_adapt(X: sp.spmatrix, sources: np.ndarray, publishers: list[str]) -> sp
     return sp.hstack([X, *copies]).tocsr()
 
 
-def importance_weights(p_target: np.ndarray, n_source: int, n_target: int, power: float,
-                       clip: tuple[float, float] = (0.05, 20.0)) -> np.ndarray:
-    """Density-ratio weights (p / (1 - p), corrected for the two sample sizes) ** power, mean 1, clipped."""
+def importance_weights(p_target: np.ndarray, power: float, clip: tuple[float, float] = (0.05, 20.0)) -> np.ndarray:
+    """Density-ratio weights (p / (1 - p)) ** power, mean 1, clipped (the sample sizes' ratio is a constant factor
+    that the normalising removes)."""
     p = np.clip(p_target, 1e-6, 1 - 1e-6)
-    weights = (p / (1 - p) * n_source / n_target) ** power
+    weights = (p / (1 - p)) ** power
     weights = np.clip(weights / weights.mean(), *clip)
     return weights / weights.mean()
 
@@ -154,7 +163,7 @@ def one_figure(args: argparse.Namespace, name: str, files: dict, corpus_docs: li
             is_corpus = np.r_[np.zeros(len(y)), np.ones(corpus_X.shape[0])]
             p = cross_val_predict(LogisticRegression(C=0.1, max_iter=1000), both, is_corpus, cv=5,
                                   method="predict_proba")[: len(y), 1]
-            weights = importance_weights(p, len(y), corpus_X.shape[0], args.importance_power)
+            weights = importance_weights(p, args.importance_power)
         elif method == "scl":
             word = features.transformer_list[0][1]
             train_words, test_words = word.transform(train_docs), word.transform(test_docs)
@@ -177,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.data.unlabelled import refuse_reserved
 
     data, corpus = Path(args.data), Path(args.corpus)
-    if not (data_present(data, DATASET) and data_present(corpus, CORPUS, needs="", flag="--corpus")):
-        return 0
+    refuse_reserved(data)
     refuse_reserved(corpus)
+    if not (all(data_present(data, DATASET, needs=f"{split}.jsonl") for split in SPLITS)
+            and data_present(corpus, CORPUS, needs="", flag="--corpus")):
+        return 0
     rows = load_rows(data)
     articles = read_articles(corpus, DataConfig(), on_error="skip")
     chosen = np.random.default_rng(args.seed).choice(len(articles.texts), min(args.corpus_articles, len(articles.texts)),

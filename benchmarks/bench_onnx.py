@@ -25,8 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
+from bench_baseline import DATASET, data_present  # noqa: E402
 
 
 def throughput(score, texts, titles, batch: int, repeats: int) -> float:
@@ -62,13 +63,15 @@ def operator_shares(path: Path, feeds: list[dict], threads: int) -> dict[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arabic-news-topics"))
+    parser.add_argument("--data", default=str(DATASET), help="labelled dataset directory (its test split is scored)")
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--articles", type=int, default=256, help="test articles timed at batch 32 (batch 1: a quarter)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=None, help="also write the result as JSON here")
     parser.add_argument("--profile", action="store_true", help="also report ONNX Runtime's kernel time per operator type")
     args = parser.parse_args()
+    if not data_present(args.data, DATASET, needs="test.jsonl"):
+        return 0
 
     import torch
     from sklearn.metrics import accuracy_score, f1_score

@@ -69,7 +69,7 @@ def artefact_dir(reference: str) -> Path:
     out = subprocess.run([PYTHON, "-c", find, reference], capture_output=True, text=True, env=server_env(), cwd=REPO,
                          timeout=120)
     if out.returncode != 0:
-        print(f"error: {out.stderr.strip()}", file=sys.stderr)
+        print(f"error: {(out.stderr.strip().splitlines() or ['cannot find it'])[-1]}", file=sys.stderr)
         raise SystemExit(2)
     return Path(out.stdout.strip().splitlines()[-1])
 

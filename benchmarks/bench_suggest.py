@@ -32,7 +32,9 @@ from training.data.normalize import normalizer_for  # noqa: E402
 from training.models.baseline import train_baseline  # noqa: E402
 from training.suggest import select  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "arabic-news-topics"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_baseline import DATASET, data_present  # noqa: E402
+
 EGYPTIAN = ("masrawy", "elfagr")
 CROSS_LABELS = ["diplomacy", "other", "terrorism"]
 
@@ -88,7 +90,9 @@ def main() -> None:
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
-    data = load_data(DataConfig(path=str(DATA)), seed=13)
+    if not data_present(DATASET, DATASET):
+        return
+    data = load_data(DataConfig(path=str(DATASET)), seed=13)
     labels = data.label_names
     jawhara = lambda source: source == "jawharafm"  # noqa: E731
     egyptian_train = data.train.subset(rows_where(data.train, lambda s: s in EGYPTIAN))

@@ -11,7 +11,8 @@ BENTOML="${BENTOML:-.venv/bin/bentoml}"
 URL="http://127.0.0.1:${PORT}"
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 if port_in_use; then
-  echo "error: port $PORT is already in use; stop what serves there, or pick another: make demo PORT=3001" >&2; exit 2
+  echo "error: port $PORT is already in use; stop what serves there, or pick another: make demo PORT=$((PORT + 1))" >&2
+  exit 2
 fi
 [ "${1:-}" = "--check-port" ] && exit 0  # make demo checks before it trains
 

@@ -70,7 +70,8 @@ def test_the_recorded_command_line_runs_again() -> None:
     main = str(Path(training.__file__).with_name("__main__.py"))
     assert command_line([main, "train", "--data.label-delimiter", ";", "--out", "my runs/a"]) == \
         "python -m training train --data.label-delimiter ';' --out 'my runs/a'"
-    assert command_line(["benchmarks/bench_baseline.py", "--out", "x y.json"]) == "benchmarks/bench_baseline.py --out 'x y.json'"
+    assert command_line(["benchmarks/bench_baseline.py", "--out", "x y.json"]) == \
+        "python benchmarks/bench_baseline.py --out 'x y.json'"
 
 
 def test_damaged_artefacts_fail_clearly(baseline_run: dict, tmp_path: Path) -> None:

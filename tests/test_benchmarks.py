@@ -44,11 +44,11 @@ def test_adaptation_weights_and_feature_copies() -> None:
     assert weights.mean() == pytest.approx(1.0)
     assert weights[sources == "a"].sum() == pytest.approx(weights[sources == "b"].sum())  # each publisher weighs 4
 
-    # p(corpus) 0.5 with twice as many corpus as training articles: odds 1 x 1/2 for every article -> all weigh 1
-    assert adaptation.importance_weights(np.full(4, 0.5), 2, 4, power=1.0) == pytest.approx(np.ones(4))
-    ratios = adaptation.importance_weights(np.array([0.2, 0.5, 0.8]), 3, 3, power=1.0)
-    assert ratios[2] / ratios[1] == pytest.approx(4.0) and ratios[1] / ratios[0] == pytest.approx(4.0)
-    assert adaptation.importance_weights(np.array([1e-9, 0.5, 1 - 1e-9]), 3, 3, power=1.0).max() <= 20
+    ratios = adaptation.importance_weights(np.array([0.2, 0.5, 0.8]), power=1.0)  # odds 1/4, 1, 4
+    assert ratios == pytest.approx(np.array([0.25, 1.0, 4.0]) / 1.75)
+    assert adaptation.importance_weights(np.array([0.2, 0.5, 0.8]), power=0.5) == pytest.approx(np.array([0.5, 1, 2]) / 3.5 * 3)
+    clipped = adaptation.importance_weights(np.array([1e-9, 0.5, 0.5, 1 - 1e-9]), power=1.0)
+    assert clipped.mean() == pytest.approx(1.0) and clipped.max() / clipped.min() <= 20 / 0.05
 
     import scipy.sparse as sp
     X = sp.csr_matrix(np.arange(1, 7, dtype=np.float32).reshape(3, 2))

@@ -122,7 +122,7 @@ def test_runner_reads_relative_paths_from_where_it_is_run(kernel_name: str, tmp_
                                                           capsys: pytest.CaptureFixture) -> None:
     """The kernel runs in the notebook's folder; a relative path given with -p still means the user's path, and a
     failing cell's last line comes back without the kernel's colour codes."""
-    from training.evaluation.notebook import main
+    from training.evaluation.notebook import absolute_paths, main
 
     (tmp_path / "runs" / "mine").mkdir(parents=True)
     (tmp_path / "news.jsonl").write_text("{}\n", encoding="utf-8")
@@ -137,6 +137,9 @@ def test_runner_reads_relative_paths_from_where_it_is_run(kernel_name: str, tmp_
     nbformat.write(notebook, folder / "paths.ipynb")
     monkeypatch.chdir(tmp_path)
 
+    (tmp_path / "auto").mkdir()  # a folder named like a keyword does not turn the keyword into a path
+    assert absolute_paths(["auto", "news.jsonl", "runs/mine", "runs/typo"], tmp_path) == \
+        ["auto", str(tmp_path / "news.jsonl"), str(tmp_path / "runs" / "mine"), "runs/typo"]
     arguments = ["notebooks/paths.ipynb", "--kernel", kernel_name, "--out", "executed.ipynb", "-p", "data", "news.jsonl"]
     assert main([*arguments, "-p", "models", "[runs/mine]"]) == 0
     assert main([*arguments, "-p", "models", "[runs/typo]"]) == 1

@@ -109,7 +109,9 @@ def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_di
     assert (encoder / "checkpoints" / "checkpoint-30").is_dir()  # nothing was deleted by the refused runs
     assert main(["pretrain", "--corpus", str(corpus), "--tokenizer", str(tmp_path / "no" / "such" / "tokenizer"),
                  "--out", str(tmp_path / "new")]) == 2
-    assert "no such tokenizer directory" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    assert f"--tokenizer {tmp_path / 'no' / 'such' / 'tokenizer'}: no such directory; build a tokenizer" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
     for flag in ("--max-steps", "--save-steps", "--time-budget-s"):
         assert main(["pretrain", "--corpus", str(corpus), *common, flag, "-1"]) == 2
         assert f"{flag} -1" in capsys.readouterr().err

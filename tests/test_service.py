@@ -577,7 +577,7 @@ def test_demo_checks_its_port_before_training() -> None:
                               capture_output=True, text=True, timeout=30)
     assert busy.returncode == 2
     assert busy.stderr.strip() == (f"error: port {port} is already in use; stop what serves there, or pick another: "
-                                   "make demo PORT=3001")
+                                   f"make demo PORT={int(port) + 1}")
     free = subprocess.run(["bash", str(demo), "--check-port"], env=os.environ | {"PORT": str(free_port())},
                           capture_output=True, text=True, timeout=30)
     assert free.returncode == 0 and not free.stderr

@@ -220,8 +220,8 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path, monk
     assert not (tmp_path / "run" / "transformer-work").exists()  # no checkpoints left behind
     umask = os.umask(0)
     os.umask(umask)
-    for file in artefact.rglob("*.safetensors"):  # safetensors writes 0600: a serving account could not read it
-        assert file.stat().st_mode & 0o777 == 0o666 & ~umask, file
+    weights = list(artefact.rglob("*.safetensors"))
+    assert weights and all(w.stat().st_mode & 0o777 == 0o666 & ~umask for w in weights)  # safetensors writes 0600
     loaded = training.load(artefact)  # auto: the int8 ONNX model, torch weights not even read
     assert loaded.tokenizer.model_max_length == 64  # not the checkpoint's 1e30
     assert loaded.backend == "onnx" and loaded.model is None and isinstance(loaded.onnx_session, OnnxScorer)
@@ -251,13 +251,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_unusable_checkpoints_are_refused_before_training(tiny_checkpoint, tmp_path, single_label_data):
     """A checkpoint that would train a useless model, or fail mid-way, is refused before the baseline trains."""
     from training.config import ConfigError, TrainConfig, check
     from training.encoders.tokenizer import build_tokenizer
-    from training.models.fine_tuning import read_fine_tuning_file
-    from training.models.transformer_training import load_checkpoint
     from training.train import run
 
     def refused(checkpoint: Path, max_length: int = 64) -> str:
@@ -268,27 +265,38 @@ def test_unusable_checkpoints_are_refused_before_training(tiny_checkpoint, tmp_p
         assert not (tmp_path / "run").exists()  # refused before anything was trained or written
         return str(error.value)
 
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(tiny_checkpoint, tmp_path / name))
+
     no_tokenizer = tmp_path / "no-tokenizer"
     shutil.copytree(tiny_checkpoint, no_tokenizer, ignore=shutil.ignore_patterns("tokenizer*", "vocab*"))
     assert "no tokenizer files (tokenizer.json or vocab.txt)" in refused(no_tokenizer)
     assert refused(tiny_checkpoint, max_length=200) == (
         f"--transformer.max-length 200: {tiny_checkpoint} has 128 positions; use --transformer.max-length 128 or less")
+    other_tokenizer = copy("other-tokenizer")
+    build_tokenizer(single_label_data.train.texts[:50], vocab_size=120).save_pretrained(str(other_tokenizer))
+    assert "tokenizer has" in refused(other_tokenizer) and "they belong to different checkpoints" in refused(other_tokenizer)
+    misspelt = copy("misspelt")
+    (misspelt / "fine_tuning.json").write_text('{"lr": 0.1}', encoding="utf-8")
+    assert "unknown field 'lr'; rename or remove it (the fields are learning_rate, epochs" in refused(misspelt)
     with pytest.raises(ConfigError, match="at least 8 tokens"):
         check(tiny_config(max_length=0))
     with pytest.raises(ConfigError, match="--transformer.max-steps 0"):
         check(tiny_config(max_steps=0))
 
-    other_tokenizer = tmp_path / "other-tokenizer"
-    shutil.copytree(tiny_checkpoint, other_tokenizer)
-    build_tokenizer(single_label_data.train.texts[:50], vocab_size=120).save_pretrained(str(other_tokenizer))
-    with pytest.raises(ConfigError, match="tokenizer has .* tokens and the model .*; they belong to different"):
-        load_checkpoint(str(other_tokenizer), single_label_data, 64)
 
-    (other_tokenizer / "fine_tuning.json").write_text('{"lr": 0.1}', encoding="utf-8")
-    with pytest.raises(ConfigError, match="unknown field 'lr'; the fields are learning_rate, epochs"):
-        read_fine_tuning_file(str(other_tokenizer))
+def test_a_checkpoint_under_the_home_directory(tiny_checkpoint, tmp_path, single_label_data, monkeypatch):
+    """``~/encoder`` is a directory, not a hub id (transformers would not expand it)."""
+    from training.models.transformer_training import train_transformer
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(tiny_checkpoint, tmp_path / "encoder")
+    classifier, log = train_transformer(single_label_data, tiny_config(model="~/encoder", max_steps=1), seed=13,
+                                        work_dir=tmp_path / "work")
+    assert classifier.source == str(tmp_path / "encoder") and classifier.source_kind == "local"
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_fine_tune(tiny_checkpoint, tmp_path):
     """``torchrun --nproc_per_node 2 -m training train``: gloo DDP on CPU, one artefact written by rank 0."""
     import training
@@ -326,7 +334,7 @@ def test_fine_tuning_settings_follow_the_checkpoint(tmp_path):
     assert values(plan_fine_tuning(config, 768, from_scratch=False)) == (5e-5, 4.0, 2)
     assert values(plan_fine_tuning(config, 1024, from_scratch=False))[0] == 3e-5
     # the checkpoint's fine_tuning.json (written by pretrain) beats the size rule; an explicit setting beats both
-    (tmp_path / "fine_tuning.json").write_text(json.dumps({"learning_rate": 2e-4, "epochs": 7, "unrelated": 1}))
+    (tmp_path / "fine_tuning.json").write_text(json.dumps({"learning_rate": 2e-4, "epochs": 7}))
     config = TransformerConfig(model=str(tmp_path), early_stopping_patience=0, epochs=3.0)
     plan = plan_fine_tuning(config, 64, from_scratch=False)
     assert values(plan) == (2e-4, 3.0, 0)

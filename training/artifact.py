@@ -140,7 +140,7 @@ def command_line(argv: list[str] | None = None) -> str:
     main = Path(argv[0]) if argv else Path()
     if main.name == "__main__.py" and main.parent.name == __package__:
         return shlex.join(["python", "-m", __package__, *argv[1:]])
-    return shlex.join(argv)
+    return shlex.join(["python", *argv] if main.suffix == ".py" else argv)  # a script, e.g. a benchmark
 
 
 def _sha256(path: Path) -> str:

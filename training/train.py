@@ -131,12 +131,12 @@ def check_candidates(config: TrainConfig) -> None:
     if "ensemble" in config.models and not set(ENSEMBLE_MEMBERS) <= set(config.models):
         raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
                           "trained in the same run), e.g. --models baseline,transformer,ensemble")
-    source = config.transformer.model
+    from .models.hf_common import check_checkpoint_directory, local_checkpoint, looks_like_path
+
+    source = local_checkpoint(config.transformer.model)
     if "transformer" not in config.models or not source:
         return
-    from .models.hf_common import check_checkpoint_directory, looks_like_path
-
-    if Path(source).expanduser().is_dir():
+    if Path(source).is_dir():
         check_checkpoint_directory(source, config.transformer.max_length)
     elif looks_like_path(source):
         raise ConfigError(f"--transformer.model {source}: no such checkpoint directory; build one with `python -m "

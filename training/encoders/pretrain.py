@@ -36,12 +36,17 @@ from ..models.hf_common import (
     configure_threads,
     device_arguments,
     is_main_process,
-    looks_like_path,
     max_across_ranks,
     time_budget_callback,
 )
 from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
-from .tokenizer import _fingerprint, load_corpus, normalised_corpus, resolve_normalizer
+from .tokenizer import (
+    _fingerprint,
+    check_corpus_file,
+    load_pretraining_tokenizer,
+    normalised_corpus,
+    resolve_normalizer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +99,9 @@ class PretrainConfig:
     normalizer_preset: Literal["auto", "default", "arabert", "minimal"] = setting(
         "auto", "auto (the tokenizer's normalizer.json, else by id) or a preset.")
     resume: bool = setting(False, "Continue from the last checkpoint in OUT/checkpoints.", common=True)
-    overwrite: bool = setting(False, "Replace what a non-empty OUT holds (an earlier encoder and its checkpoints); "
-                              "without it, or --resume, such an OUT is refused.", common=True)
+    overwrite: bool = setting(False, "Start afresh in a non-empty OUT: its checkpoints are deleted and its encoder "
+                              "replaced when the new one is saved; without it, or --resume, such an OUT is refused.",
+                              common=True)
     seed: int = setting(13, "One seed for initialisation, masking, sampling and order.")
     threads: int = setting(0, "torch threads (0: the idle cores).")
     cache_dir: str | None = setting(None, "datasets cache for the corpus, its normalised text and packed blocks "
@@ -320,20 +326,6 @@ def _trainer_class(horizon: Any) -> type:
 
 # --------------------------------------------------------------------------------------------- run
 
-def _load_tokenizer(source: str) -> Any:
-    from transformers import AutoTokenizer
-
-    if looks_like_path(source) and not Path(source).expanduser().is_dir():
-        raise DataError(f"{source}: no such tokenizer directory; build one with `python -m training build-tokenizer`")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{source}: cannot load a tokenizer ({exc}); a hub id needs network access") from None
-    if tokenizer.mask_token is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise DataError(f"{source}: the tokenizer lacks [MASK]/[CLS]/[SEP]; build one with build-tokenizer")
-    return tokenizer
-
-
 def run(config: PretrainConfig) -> int:
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -342,9 +334,9 @@ def run(config: PretrainConfig) -> int:
     if out.is_dir() and any(out.iterdir()) and not (config.resume or config.overwrite):
         raise ConfigError(f"{out}: not empty (an earlier pre-training?); add --resume to continue it, --overwrite to "
                           "replace it, or choose another --out")
-    load_corpus(config.corpus, max_docs=1, cache_dir=config.cache_dir)  # a wrong corpus stops before OUT is touched
+    check_corpus_file(config.corpus)  # a wrong corpus or tokenizer stops before OUT is touched
     tokenizer_source = config.tokenizer or config.init
-    tokenizer = _load_tokenizer(tokenizer_source)
+    tokenizer = load_pretraining_tokenizer(tokenizer_source, "--tokenizer" if config.tokenizer else "--init")
     threads = configure_threads(config.threads)
     set_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -44,10 +44,15 @@ TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram")
 CORPUS_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
+def _open_text(path: Path) -> Any:
+    """``path`` as text lines, gunzipped when it ends in .gz."""
+    return (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix.lower() == ".gz"
+            else path.open(encoding="utf-8", errors="replace"))
+
+
 def _first_bad_json_line(path: Path) -> str:
     """Where a JSON Lines file stops parsing (line and reason), for the error message."""
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+    with _open_text(path) as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
@@ -57,11 +62,49 @@ def _first_bad_json_line(path: Path) -> str:
     return "a row that does not fit the others' columns (e.g. `text` holding a number or a list)"
 
 
-def _has_rows(path: Path, header: bool) -> bool:
-    """Whether a text corpus file (gzip or not) holds a non-blank line, after the header line of a CSV."""
-    with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix == ".gz"
-          else path.open(encoding="utf-8", errors="replace")) as lines:
-        return sum(1 for _ in islice(filter(str.strip, lines), 2)) > int(header)
+def check_corpus_file(path: str | Path) -> tuple[Path, str]:
+    """(path, datasets builder) of a corpus file that exists, is not reserved, has a known format and holds an
+    article; the cheap checks, made before anything is written or converted."""
+    path = Path(path).expanduser()
+    refuse_reserved(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz), CSV or Parquet "
+                        "with a `text` column")
+    suffixes = [s for s in path.suffixes if s.lower() != ".gz"]
+    builder = CORPUS_BUILDERS.get(suffixes[-1].lower() if suffixes else "")
+    if builder is None:
+        raise DataError(f"{path}: unknown corpus format; name it .jsonl, .jsonl.gz, .csv or .parquet")
+    if builder != "parquet":
+        try:
+            with _open_text(path) as lines:  # an article after the header line of a CSV
+                empty = sum(1 for _ in islice(filter(str.strip, lines), 2)) <= int(builder == "csv")
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: cannot be read ({exc}); is it a complete gzip file?") from None
+        if empty:
+            raise DataError(f"{path}: the corpus is empty; expected one article per line (a row per article in CSV) "
+                            "with a `text` column")
+    return path, builder
+
+
+def load_pretraining_tokenizer(source: str, flag: str = "--tokenizer") -> Any:
+    """The tokenizer of a build-tokenizer directory or checkpoint (``flag`` names where ``source`` came from), with
+    the [MASK], [CLS] and [SEP] tokens masked-language modelling needs."""
+    from transformers import AutoTokenizer
+
+    from ..models.hf_common import looks_like_path
+
+    if Path(source).expanduser().is_dir():
+        source = str(Path(source).expanduser())
+    elif looks_like_path(source):
+        raise DataError(f"{flag} {source}: no such directory; build a tokenizer with `python -m training "
+                        "build-tokenizer`, or give a pre-trained checkpoint")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{flag} {source}: cannot load a tokenizer ({exc}); a hub id needs network access") from None
+    if tokenizer.mask_token is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise DataError(f"{flag} {source}: the tokenizer lacks [MASK]/[CLS]/[SEP]; build one with build-tokenizer")
+    return tokenizer
 
 
 def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | None = None, skip_docs: int = 0) -> Any:
@@ -75,18 +118,7 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
     """
     import datasets
 
-    path = Path(path).expanduser()
-    refuse_reserved(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz), CSV or Parquet "
-                        "with a `text` column")
-    suffixes = [s for s in path.suffixes if s != ".gz"]
-    builder = CORPUS_BUILDERS.get(suffixes[-1].lower() if suffixes else "")
-    if builder is None:
-        raise DataError(f"{path}: unknown corpus format; name it .jsonl, .jsonl.gz, .csv or .parquet")
-    if builder != "parquet" and not _has_rows(path, header=builder == "csv"):
-        raise DataError(f"{path}: the corpus is empty; expected one article per line (a row per article in CSV) with "
-                        "a `text` column")
+    path, builder = check_corpus_file(path)
     try:
         corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:

@@ -4,9 +4,9 @@
 A small stand-in for papermill (not installed here): values go into a new cell right after the cell tagged
 ``parameters``, so the notebook keeps its documented defaults and the executed copy shows what was injected.
 Each VALUE is read as YAML (``5``, ``[a, b]``, ``null``), anything else stays a string. The notebook runs on this
-interpreter's ``python3`` kernel through nbclient, in the notebook's folder; a value (or list item) that names an
-existing file or folder from where the runner was started is passed as its absolute path, so relative paths mean
-what they mean in the user's shell.
+interpreter's ``python3`` kernel through nbclient, in the notebook's folder; a value (or list item) written as a
+path (``runs/mine``, ``news.jsonl``) that exists from where the runner was started is passed as its absolute path,
+so relative paths mean what they mean in the user's shell. Bare words (``auto``, ``test``) stay as they are.
 """
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ def parse_value(text: str) -> Any:
 
 
 def absolute_paths(value: Any, base: Path) -> Any:
-    """``value`` with each string (also inside a list) that names an existing relative path from ``base`` made
-    absolute; anything else unchanged."""
+    """``value`` with each string (also inside a list) that is written as a relative path (a slash or a dot in it)
+    and exists from ``base`` made absolute; anything else unchanged."""
     if isinstance(value, list):
         return [absolute_paths(item, base) for item in value]
-    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute() and (base / value).exists():
+    if (isinstance(value, str) and ("/" in value or "." in value) and not Path(value).expanduser().is_absolute()
+            and (base / value).exists()):
         return str((base / value).resolve())
     return value
 

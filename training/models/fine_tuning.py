@@ -60,7 +60,8 @@ def read_fine_tuning_file(checkpoint: str | None) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected an object such as {{\"learning_rate\": 5e-4}}, found {type(values).__name__}")
     if unknown := sorted(set(values) - set(PLANNED)):
-        raise ConfigError(f"{path}: unknown field {unknown[0]!r}; the fields are {', '.join(PLANNED)}")
+        raise ConfigError(f"{path}: unknown field {unknown[0]!r}; rename or remove it (the fields are "
+                          f"{', '.join(PLANNED)})")
     found = {}
     for key in PLANNED:
         if values.get(key) is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -126,35 +127,54 @@ def looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
 
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "spm.model", "sentencepiece.bpe.model",
                    "tokenizer.model")
+
+
+def local_checkpoint(source: str | None) -> str | None:
+    """``source`` with ``~`` expanded when it names a directory (transformers would take it for a hub id)."""
+    if source and Path(source).expanduser().is_dir():
+        return str(Path(source).expanduser())
+    return source
 
 
 def check_checkpoint_directory(directory: str, max_length: int) -> None:
     """Refuse, before any training, a local checkpoint that cannot be fine-tuned at ``max_length``: no config, no
-    tokenizer files (transformers would build an empty tokenizer and every word would become [UNK]), or fewer
-    positions than ``max_length``."""
+    tokenizer files (transformers would build an empty tokenizer and every word would become [UNK]), a tokenizer
+    of another model, too few positions, or a fine_tuning.json that cannot be used."""
     import json
-    from pathlib import Path
+
+    from transformers import AutoTokenizer
 
     from ..config import ConfigError
+    from .fine_tuning import read_fine_tuning_file
 
-    path = Path(directory).expanduser()
-    flag = f"--transformer.model {directory}"
+    path, flag = Path(directory), f"--transformer.model {directory}"
     if not (path / "config.json").is_file():
         raise ConfigError(f"{flag}: no config.json; give the directory `python -m training pretrain` wrote (or a "
                           "checkpoint saved with save_pretrained)")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise ConfigError(f"{flag}: no tokenizer files (tokenizer.json or vocab.txt); copy the directory "
                           "`python -m training pretrain` wrote whole, or the build-tokenizer files into it")
-    check_positions(directory, json.loads((path / "config.json").read_text(encoding="utf-8")).get("max_position_embeddings"),
-                    max_length)
+    read_fine_tuning_file(directory)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    try:
+        tokenizer_size = len(AutoTokenizer.from_pretrained(directory))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{flag}: cannot load its tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    check_compatible(directory, tokenizer_size, config.get("vocab_size"), config.get("max_position_embeddings"),
+                     max_length)
 
 
-def check_positions(source: str, positions: Any, max_length: int) -> None:
-    """Refuse a ``max_length`` beyond the checkpoint's position embeddings (it would fail mid-training)."""
+def check_compatible(source: str, tokenizer_size: int, vocab_size: Any, positions: Any, max_length: int) -> None:
+    """Refuse a tokenizer that does not fit the model's vocabulary, or a ``max_length`` beyond its positions: both
+    would fail, or train on [UNK]s, mid-way."""
     from ..config import ConfigError
 
+    if isinstance(vocab_size, int) and not vocab_size // 2 <= tokenizer_size <= vocab_size:
+        raise ConfigError(f"--transformer.model {source}: its tokenizer has {tokenizer_size} tokens and the model "
+                          f"{vocab_size}; they belong to different checkpoints: keep the tokenizer the encoder was "
+                          "pre-trained with beside it")
     if isinstance(positions, int) and max_length > positions:
         raise ConfigError(f"--transformer.max-length {max_length}: {source} has {positions} positions; use "
                           f"--transformer.max-length {positions} or less")

@@ -38,10 +38,11 @@ from .fine_tuning import (
 )
 from .hf_common import (
     check_checkpoint_directory,
-    check_positions,
+    check_compatible,
     configure_threads,
     device_arguments,
     is_main_process,
+    local_checkpoint,
     mixed_precision,
     time_budget_callback,
 )
@@ -60,7 +61,7 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     labels = data.label_names
-    if Path(source).expanduser().is_dir():
+    if Path(source).is_dir():
         check_checkpoint_directory(source, max_length)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -75,11 +76,8 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
                           f"{str(exc).splitlines()[0] if str(exc) else ''}){hint}") from None
     if tokenizer.pad_token_id is None:
         raise ConfigError(f"--transformer.model {source}: its tokenizer has no padding token; use an encoder checkpoint")
-    if len(tokenizer) > model.config.vocab_size or len(tokenizer) < model.config.vocab_size // 2:
-        raise ConfigError(f"--transformer.model {source}: its tokenizer has {len(tokenizer)} tokens and the model "
-                          f"{model.config.vocab_size}; they belong to different checkpoints: keep the tokenizer the "
-                          "encoder was pre-trained with beside it")
-    check_positions(source, getattr(model.config, "max_position_embeddings", None), max_length)
+    check_compatible(source, len(tokenizer), model.config.vocab_size,
+                     getattr(model.config, "max_position_embeddings", None), max_length)
     tokenizer.model_max_length = max_length
     return tokenizer, model
 
@@ -138,16 +136,17 @@ def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_con
     started = time.perf_counter()
     threads = configure_threads(config.threads)
     set_seed(seed)
-    compact = not config.model
-    source = config.model or "compact"
+    checkpoint = local_checkpoint(config.model)
+    compact = not checkpoint
+    source = checkpoint or "compact"
     try:
-        preset, normalizer = resolve_normalizer(config.normalizer_preset, config.model)
+        preset, normalizer = resolve_normalizer(config.normalizer_preset, checkpoint)
     except ValueError as exc:
         raise ConfigError(f"--transformer.normalizer-preset: {exc}") from None
     if is_main_process():
         shutil.rmtree(work / "checkpoints", ignore_errors=True)  # leftovers of an interrupted run
     if not compact:  # first, so a wrong id or a missing network fails before any other work
-        tokenizer, model = load_checkpoint(config.model, data, config.max_length)
+        tokenizer, model = load_checkpoint(checkpoint, data, config.max_length)
     train_inputs = normalizer.transform(compose_inputs(data.train.texts, data.train.titles))
     valid_inputs = normalizer.transform(compose_inputs(data.validation.texts, data.validation.titles))
     distill_inputs = normalizer.transform(compose_inputs(distill.texts, distill.titles)) if distill else []
