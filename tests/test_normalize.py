@@ -271,3 +271,11 @@ def test_real_scraped_page() -> None:
     normalized = ArabicNormalizer().normalize(page)
     assert normalized.startswith("\"داعش\" تعيد وزير الخارجيه الامريكي") and normalized.endswith("الامريكيه فقط.")
     assert "لقجع" not in normalized and normalized.count("تعيد وزير") == 1
+
+
+def test_unknown_overrides_are_refused_before_training() -> None:
+    from training.config import ConfigError, NormalizerConfig, check
+
+    with pytest.raises(ConfigError, match=r"--normalizer.overrides: unknown normaliser setting\(s\) \['bogus'\]"):
+        check(NormalizerConfig(overrides={"bogus": True}))
+    check(NormalizerConfig(overrides={"unify_ta_marbuta": False}))

@@ -176,6 +176,9 @@ def test_scorer_threads_and_backend_choice(tiny_artifact, exported, monkeypatch)
         training.load(exported, backend="tensorrt")
     with pytest.raises(ArtifactError, match="cannot be saved again"):
         onnx.save_model_files(Path("unused"))
+    monkeypatch.setenv("ARABIC_NEWS_ONNX_THREADS", "two")  # the setting is wrong, not the model
+    with pytest.raises(ArtifactError, match="^ARABIC_NEWS_ONNX_THREADS='two': expected a whole number of threads"):
+        training.load(exported, backend="onnx")
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch and transformers

@@ -224,6 +224,7 @@ def test_local_checkpoint_through_a_training_run(tiny_checkpoint, tmp_path, monk
     assert weights and all(w.stat().st_mode & 0o777 == 0o666 & ~umask for w in weights)  # safetensors writes 0600
     loaded = training.load(artefact)  # auto: the int8 ONNX model, torch weights not even read
     assert loaded.tokenizer.model_max_length == 64  # not the checkpoint's 1e30
+    assert loaded.batch_size == 16  # --transformer.predict-batch-size holds for the saved model too
     assert loaded.backend == "onnx" and loaded.model is None and isinstance(loaded.onnx_session, OnnxScorer)
     scores = loaded.predict_scores(["مباراة كرة القدم انتهت بفوز الفريق"], ["رياضة"])
     assert np.isclose(scores.sum(), 1.0)

@@ -80,6 +80,14 @@ class NormalizerConfig:
     preset: Literal["default", "arabert", "minimal"] = setting("default", "Normaliser preset: default, arabert (no letter folding) or minimal.")
     overrides: dict = setting({}, "Per-rule switches over the preset, e.g. {\"unify_ta_marbuta\": false}.")
 
+    def validate(self) -> None:
+        from .data.normalize import normalizer_for
+
+        try:
+            normalizer_for(self.preset, **self.overrides)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--normalizer.overrides: {exc}") from None
+
 
 @dataclass
 class BaselineConfig:
@@ -170,7 +178,8 @@ class TransformerConfig:
         "UBC-NLP/MARBERTv2). Empty: a compact encoder (--transformer.compact.*) with a tokenizer built from the "
         "training texts, randomly initialised.",
         common=True)
-    normalizer_preset: str = setting("auto", "auto (arabert for AraBERT-style ids, else default), or a preset name.")
+    normalizer_preset: Literal["auto", "default", "arabert", "minimal"] = setting(
+        "auto", "auto (the checkpoint's normalizer.json, else arabert for AraBERT-style ids, else default) or a preset.")
     max_length: int = setting(256, "Tokens per article, including special tokens.")
     truncation: Literal["head_tail", "head"] = setting("head_tail", "head_tail (first and last tokens) or head.")
     head_fraction: float = setting(0.25, "Share of the token budget taken from the head with head_tail truncation.")

@@ -23,7 +23,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from ..models.hf_common import (
     configure_threads,
     device_arguments,
     is_main_process,
+    local_checkpoint,
     max_across_ranks,
     time_budget_callback,
 )
@@ -335,6 +336,7 @@ def run(config: PretrainConfig) -> int:
         raise ConfigError(f"{out}: not empty (an earlier pre-training?); add --resume to continue it, --overwrite to "
                           "replace it, or choose another --out")
     check_corpus_file(config.corpus)  # a wrong corpus or tokenizer stops before OUT is touched
+    config = replace(config, tokenizer=local_checkpoint(config.tokenizer), init=local_checkpoint(config.init))  # ~ paths
     tokenizer_source = config.tokenizer or config.init
     tokenizer = load_pretraining_tokenizer(tokenizer_source, "--tokenizer" if config.tokenizer else "--init")
     threads = configure_threads(config.threads)

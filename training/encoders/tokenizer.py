@@ -93,9 +93,7 @@ def load_pretraining_tokenizer(source: str, flag: str = "--tokenizer") -> Any:
 
     from ..models.hf_common import looks_like_path
 
-    if Path(source).expanduser().is_dir():
-        source = str(Path(source).expanduser())
-    elif looks_like_path(source):
+    if not Path(source).is_dir() and looks_like_path(source):  # ``source``: ~ already expanded (local_checkpoint)
         raise DataError(f"{flag} {source}: no such directory; build a tokenizer with `python -m training "
                         "build-tokenizer`, or give a pre-trained checkpoint")
     try:

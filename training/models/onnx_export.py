@@ -26,16 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .onnx_runtime import (  # noqa: F401
-    ENV_SWITCH,
-    ENV_THREADS,
-    FP32_FILE,
-    INPUT_NAMES,
-    INT8_FILE,
-    ONNX_DIR,
-    OnnxScorer,
-    default_threads,
-)
+from .onnx_runtime import FP32_FILE, INPUT_NAMES, INT8_FILE, ONNX_DIR, OnnxScorer  # noqa: F401  (one import for users)
 from .transformer import TransformerClassifier, scores_from_logits
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,13 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def default_threads() -> int:
     """``ARABIC_NEWS_ONNX_THREADS``, else torch's intra-op thread count (the service sizes it per worker)."""
-    if os.environ.get(ENV_THREADS):
-        return max(1, int(os.environ[ENV_THREADS]))
+    if raw := os.environ.get(ENV_THREADS, "").strip():
+        if not raw.isdigit():
+            from ..artifact import ArtifactError
+
+            raise ArtifactError(f"{ENV_THREADS}={raw!r}: expected a whole number of threads, e.g. 2; unset it to use "
+                                "torch's thread count")
+        return max(1, int(raw))
     try:
         import torch
 

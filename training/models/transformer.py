@@ -34,7 +34,7 @@ class TransformerClassifier(Classifier):
 
     def __init__(self, model: Any, tokenizer: Any, normalizer: ArabicNormalizer, *, source: str, source_kind: str,
                  normalizer_preset: str, max_length: int, truncation: str = "head_tail", head_fraction: float = 0.25,
-                 batch_size: int = 32, onnx_session: OnnxScorer | None = None, **kwargs: Any) -> None:
+                 batch_size: int = 8, onnx_session: OnnxScorer | None = None, **kwargs: Any) -> None:
         from transformers import DataCollatorWithPadding
 
         super().__init__(**kwargs)
@@ -103,7 +103,7 @@ class TransformerClassifier(Classifier):
         return {"directory": MODEL_DIR, "source": self.source, "source_kind": self.source_kind,
                 "architecture": type(self.model).__name__, "parameters": int(sum(p.numel() for p in self.model.parameters())),
                 "max_length": self.max_length, "truncation": self.truncation, "head_fraction": self.head_fraction,
-                "normalizer_preset": self.normalizer_preset, "onnx": onnx}
+                "normalizer_preset": self.normalizer_preset, "batch_size": self.batch_size, "onnx": onnx}
 
     @classmethod
     def load_model_files(cls, directory: Path, manifest: dict, backend: str = "auto") -> "TransformerClassifier":
@@ -125,7 +125,7 @@ class TransformerClassifier(Classifier):
         classifier = cls(model, tokenizer, normalizer, source=entries.get("source", ""), source_kind=entries.get("source_kind", ""),
                          normalizer_preset=entries.get("normalizer_preset", "default"), max_length=int(entries["max_length"]),
                          truncation=entries.get("truncation", "head_tail"), head_fraction=float(entries.get("head_fraction", 0.25)),
-                         onnx_session=onnx_session, labels=manifest["labels"], multi_label=manifest["multi_label"],
+                         batch_size=int(entries.get("batch_size", 8)), onnx_session=onnx_session, labels=manifest["labels"], multi_label=manifest["multi_label"],
                          thresholds=manifest.get("thresholds"), low_confidence=manifest.get("low_confidence", 0.5))
         classifier.entries = entries
         return classifier
