@@ -148,11 +148,9 @@ def torch_threads(workers: int = WORKERS) -> int:
     Oversubscription is costly: on a busy 2-core machine, 2 torch threads made a one-article prediction of
     the compact transformer ~20x slower than 1 thread (threads waiting for each other). Override with
     ``ARABIC_NEWS_TORCH_THREADS``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return env_int("ARABIC_NEWS_TORCH_THREADS", 0, minimum=0) or max(1, cores // max(1, workers) - 1)
+    from training.models.hf_common import available_cores
+
+    return env_int("ARABIC_NEWS_TORCH_THREADS", 0, minimum=0) or max(1, available_cores() // max(1, workers) - 1)
 
 
 def _limit_threads(model_type: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import types
 import typing
@@ -166,9 +167,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, show
         for f in dataclasses.fields(cls):
             annotation, dotted = hints[f.name], prefix + f.name
             if _is_section(annotation):
-                doc = (annotation.__doc__ or "").strip().splitlines()[0]
+                doc = " ".join(inspect.cleandoc(annotation.__doc__ or "").split("\n\n")[0].split())  # first paragraph
+                count = len(dataclasses.fields(annotation))
                 section = parser.add_argument_group(_flag(dotted) + ".*", doc + ("" if show_all else
-                                                    f" ({len(dataclasses.fields(annotation))} settings; see --help-all)"))
+                                                    f" ({count} setting{'s' * (count != 1)}; see --help-all)"))
                 add(annotation, getattr(instance, f.name), dotted + ".", section)
                 continue
             is_list, is_bool = typing.get_origin(annotation) is list, annotation is bool

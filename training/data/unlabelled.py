@@ -22,10 +22,10 @@ def refuse_reserved(path: str | Path) -> None:
                         "pre-train on it")
 
 
-def read_unlabelled(path: str | Path, config: DataConfig, data: LabelledData, limit: int | None = None) -> Articles:
+def read_unlabelled(path: str | Path, config: DataConfig, data: LabelledData) -> Articles:
     """Unlabelled articles of ``path`` (unusable rows skipped and counted), without copies of labelled ones."""
     refuse_reserved(path)
-    articles = read_articles(path, config, on_error="skip", limit=limit)
+    articles = read_articles(path, config, on_error="skip")
     labelled = {canonical(f"{title}\n{text}") for split in data.splits() for title, text in zip(split.titles, split.texts)}
     keep = [i for i, (title, text) in enumerate(zip(articles.titles, articles.texts))
             if canonical(f"{title}\n{text}") not in labelled]

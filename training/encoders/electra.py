@@ -17,10 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..artifact import staged_directory
+from ..artifact import staged_directory, write_json_atomic
 from ..data.loading import DataError
 
-FINE_TUNING_FILE = "fine_tuning.json"  # read by train (training/models/fine_tuning.py)
 FINE_TUNING_DROPOUT = 0.1  # BERT's and ELECTRA's dropout; restored in the saved config when pre-training ran without
 
 
@@ -188,9 +187,9 @@ def save_encoder(model: Any, out: Path) -> dict:
 def fine_tuning_advice(given: Any, hidden: int) -> dict:
     """fine_tuning.json's values: what was set in ``given`` (--fine-tuning.*), else the size rule `train` applies
     to a pre-trained encoder of this width (training/models/fine_tuning.py), written down so the checkpoint says it."""
-    from ..models.fine_tuning import SIZE_RULES
+    from ..models.fine_tuning import size_rule
 
-    _, learning_rate, epochs, patience, _why = next(r for r in SIZE_RULES if r[0] is None or hidden <= r[0])
+    learning_rate, epochs, patience, _why = size_rule(hidden)
     return {"learning_rate": given.learning_rate if given.learning_rate is not None else learning_rate,
             "epochs": given.epochs if given.epochs is not None else epochs,
             "early_stopping_patience": given.early_stopping_patience if given.early_stopping_patience is not None else patience}
@@ -207,7 +206,7 @@ def _publish(out: Path, write: Any) -> None:
 
 def write_checkpoint(model: Any, tokenizer: Any, out: Path, preset: str, normalizer_params: dict, advice: dict) -> None:
     """The finished checkpoint in OUT: encoder, tokenizer, normalizer.json and fine_tuning.json, all or nothing."""
-    from ..artifact import write_json_atomic
+    from ..models.fine_tuning import FINE_TUNING_FILE  # the file train reads
     from .tokenizer import write_normalizer_settings
 
     def write(staging: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..artifact import MANIFEST
 from ..data.loading import LabelledData, Split
 from .metrics import confidence_and_correct, expected_calibration_error, reliability_table  # noqa: F401 (notebooks)
 
@@ -66,11 +67,11 @@ def resolve_models(references: str | Path | Sequence[str | Path]) -> dict[str, P
     found: list[tuple[str, Path]] = []
     for reference in references:
         path = Path(reference).expanduser()
-        if (path / "manifest.json").is_file():
-            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if (path / MANIFEST).is_file():
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
             found.append((str(manifest.get("candidate") or manifest.get("model_type") or path.name), path))
         elif path.is_dir():
-            artefacts = sorted(p for p in (path / "artifacts").glob("*") if (p / "manifest.json").is_file())
+            artefacts = sorted(p for p in (path / "artifacts").glob("*") if (p / MANIFEST).is_file())
             if not artefacts:
                 raise FileNotFoundError(f"{path}: neither an artefact directory (manifest.json) nor a run directory "
                                         "(artifacts/<candidate>/manifest.json)")

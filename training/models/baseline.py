@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import joblib
 import numpy as np
 import sklearn
 from sklearn.base import clone
@@ -181,14 +180,8 @@ class BaselineClassifier(Classifier):
     @classmethod
     def load_model_files(cls, directory: Path, manifest: dict) -> "BaselineClassifier":
         # Unpickles: only ever called on our own artefacts after their checksums matched the manifest.
-        path = directory / manifest["model"]["file"]
-        with open(path, "rb") as handle:
-            gzipped = handle.read(2) == b"\x1f\x8b"
-        if gzipped:
-            with gzip.open(path, "rb") as handle:
-                pipeline = pickle.load(handle)
-        else:  # artefacts written with joblib.dump
-            pipeline = joblib.load(path)
+        with gzip.open(directory / manifest["model"]["file"], "rb") as handle:
+            pipeline = pickle.load(handle)
         if not isinstance(pipeline, Pipeline) or "normalize" not in pipeline.named_steps:
             raise ArtifactError(f"{directory}: {manifest['model']['file']} is not a baseline pipeline; retrain")
         return cls(pipeline, labels=manifest["labels"], multi_label=manifest["multi_label"],

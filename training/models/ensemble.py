@@ -5,9 +5,9 @@ is a complete artefact of its own under ``members/<name>/``. The outer manifest'
 member file too, so ``training.load`` of the ensemble verifies everything, and copying the directory (the
 model store does) copies the whole model.
 
-The weight is chosen on validation macro-F1 of the primary label (``tune_weight``), so the ensemble's
-validation score is as optimistic as the members' (their hyper-parameters and early stopping are chosen on
-validation too); the test split, scored once for the winner, is the honest figure.
+The weight is chosen on the members' validation scores (``tune_weight``), which the members also tuned on, so the
+ensemble's validation score is optimistic; candidates are compared on the held-out selection half of validation,
+and the test split, scored once for the winner, is the honest figure.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def build_ensemble(members: dict[str, tuple[Classifier, np.ndarray, float]], dat
            "weight_trials": trials,
            "weight_search": f"{first} weight over {list(grid)} on validation macro-F1; ties to the weight nearest "
                             "0.5, then to the faster member",
-           "note": "the weight (and multi-label thresholds) were tuned on validation: its validation macro-F1 is "
-                   "optimistic like the members' own; compare candidates on test",
+           "note": "the weight (and multi-label thresholds) were tuned on validation, so its validation macro-F1 is "
+                   "optimistic; candidates are compared on the held-out selection half, and only the winner is tested",
            "thresholds": [round(float(t), 4) for t in thresholds] if thresholds is not None else None}
     return ensemble, log

@@ -41,6 +41,11 @@ SIZE_RULES = (
 FROM_SCRATCH = (1e-3, 15.0, 6, "compact encoder from scratch: random start, large steps, many passes")
 
 
+def size_rule(hidden: int) -> tuple:
+    """(learning rate, epochs, patience, why) of a pre-trained encoder this wide."""
+    return next(rule[1:] for rule in SIZE_RULES if rule[0] is None or hidden <= rule[0])
+
+
 def hidden_size(model_config: Any) -> int:
     for name in ("hidden_size", "d_model", "dim", "n_embd"):
         if isinstance(getattr(model_config, name, None), int):
@@ -78,7 +83,7 @@ def plan_fine_tuning(config: TransformerConfig, hidden: int, from_scratch: bool)
     if from_scratch:
         *values, why = FROM_SCRATCH
     else:
-        *values, why = next(rule[1:] for rule in SIZE_RULES if rule[0] is None or hidden <= rule[0])
+        *values, why = size_rule(hidden)
     auto = dict(zip(PLANNED, values))
     from_file = read_fine_tuning_file(config.model)
     plan = {}

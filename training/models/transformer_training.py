@@ -45,6 +45,7 @@ from .hf_common import (
     local_checkpoint,
     mixed_precision,
     time_budget_callback,
+    world_size,
 )
 from .onnx_export import export_onnx
 from .transformer import TransformerClassifier
@@ -98,7 +99,7 @@ def build_compact_model(config: TransformerConfig, tokenizer: Any, data: Labelle
 
 def _default_work_dir() -> Path:
     # Every DDP rank must agree on the checkpoint directory: key it on the rendezvous port torchrun shares.
-    key = os.environ.get("MASTER_PORT") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else str(os.getpid())
+    key = os.environ.get("MASTER_PORT") if world_size() > 1 else str(os.getpid())
     return Path(tempfile.gettempdir()) / f"transformer-work-{key}"
 
 
@@ -152,7 +153,7 @@ def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_con
     distill_inputs = normalizer.transform(compose_inputs(distill.texts, distill.titles)) if distill else []
     train_rows = len(train_inputs) + len(distill_inputs)
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     optimizer_steps_per_epoch = max(1, -(-train_rows // (config.batch_size * world)) // max(1, config.gradient_accumulation_steps))
     eval_steps = max(1, optimizer_steps_per_epoch // max(1, config.evals_per_epoch))
     plan = plan_fine_tuning(config, config.compact.hidden if compact else hidden_size(model.config), from_scratch=compact)
