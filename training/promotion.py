@@ -25,18 +25,26 @@ def training_articles(data) -> dict:
                for split in (data.train, data.validation)}}
 
 
+def recorded_hashes(artifact_dir: Path) -> set[str] | None:
+    """Content hashes of the articles a model was fitted and selected on (train and validation), as its artefact
+    records them; None for artefacts from before they were recorded."""
+    recorded = artifact_dir / TRAINING_ARTICLES
+    if not recorded.is_file():
+        return None
+    values = json.loads(recorded.read_text(encoding="utf-8"))
+    return {entry["sha1"] for split in ("train", "validation") for entry in values.get(split, [])}
+
+
 def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bins: int = 10) -> dict:
     """Score the served model ``tag`` on this run's test split next to the new one, when that is fair: it must
     not have been trained on any test article and must predict the same label set."""
 
     test = data.test
     champion = {"tag": tag, "compared": False, "articles": len(test), "new_test_macro_f1": new_test["macro_f1"]}
-    recorded = artifact_dir / TRAINING_ARTICLES
-    if not recorded.is_file():
+    seen = recorded_hashes(artifact_dir)
+    if seen is None:
         return champion | {"reason": f"{tag} does not record its training articles (trained before they were "
                                      "recorded), so whether it saw this run's test articles cannot be checked"}
-    seen = {entry["sha1"] for split in ("train", "validation")
-            for entry in json.loads(recorded.read_text(encoding="utf-8")).get(split, [])}
     overlap = [row_id for row_id, digest in zip(test.ids, split_hashes(test)) if digest in seen]
     if overlap:
         return champion | {"overlap": len(overlap), "overlap_ids": overlap[:20],

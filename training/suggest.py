@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,17 +162,6 @@ def select(scores: np.ndarray, docs: Sequence[str], sources: Sequence[str], labe
 
 # ------------------------------------------------------------------------------------------- output
 
-def labelled_hashes(directory: Path) -> set[str]:
-    """Content hashes of the articles the model was fitted and selected on, as its artefact records them."""
-    from .promotion import TRAINING_ARTICLES
-
-    recorded = directory / TRAINING_ARTICLES
-    if not recorded.is_file():  # artefacts from before they were recorded
-        return set()
-    values = json.loads(recorded.read_text(encoding="utf-8"))
-    return {entry["sha1"] for split in ("train", "validation") for entry in values.get(split, [])}
-
-
 def distinct(texts: Sequence[str], titles: Sequence[str], labelled: set[str] = frozenset()) -> tuple[list[int], int]:
     """Indices of the first occurrence of each text (compared after Unicode and whitespace normalisation),
     leaving out articles already labelled (content hash in ``labelled``); and how many those were."""
@@ -209,11 +197,12 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
 
 def run_suggest(config: SuggestConfig) -> int:
     from .data.label_studio import import_tasks, labelling_config
+    from .promotion import recorded_hashes  # what the model was fitted and selected on: not worth labelling again
 
     directory = model_directory(config.model)
     model = load(directory)
     articles = read_input(config.pool, config.data, model, config.on_error)
-    keep, known = distinct(articles.texts, articles.titles, labelled_hashes(directory))
+    keep, known = distinct(articles.texts, articles.titles, recorded_hashes(directory) or set())
     if not keep:
         raise DataError(f"{config.pool}: no article left to suggest ({len(articles.texts)} read, {known} of them "
                         "already in the model's training data); give a pool of unlabelled articles")
