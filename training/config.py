@@ -32,7 +32,8 @@ class DataConfig:
     path: str | None = setting(
         None,
         "Labelled data: a directory with train/validation/test files, one JSONL/CSV/TSV/Parquet file, a saved "
-        "Hugging Face dataset (save_to_disk) or a hub dataset id. Empty: the built-in sample corpus.", common=True)
+        "Hugging Face dataset (save_to_disk) or a hub dataset id. Empty: the built-in sample corpus for train; "
+        "evaluate needs one.", common=True)
     text_column: str = setting("text", "Column holding the article body.", common=True)
     title_column: str | None = setting("title", "Optional column holding the headline (used with the body when present).", common=True)
     label_column: str = setting("label", "Column holding the primary label, or every label of an article split on "
