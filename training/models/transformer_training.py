@@ -37,7 +37,6 @@ from .fine_tuning import (
     target_rows,
 )
 from .hf_common import (
-    check_checkpoint_directory,
     check_compatible,
     configure_threads,
     device_arguments,
@@ -62,8 +61,6 @@ def load_checkpoint(source: str, data: LabelledData, max_length: int) -> tuple[A
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     labels = data.label_names
-    if Path(source).is_dir():
-        check_checkpoint_directory(source, max_length)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
