@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TQDM_DISABLE", "1")  # one bar per fit would bury the table
 
 from training.config import BaselineConfig, DataConfig  # noqa: E402
-from training.data.loading import LabelledData, Split, compose_inputs, load_data  # noqa: E402
+from training.data.loading import compose_inputs, load_data  # noqa: E402
 from training.data.normalize import normalizer_for  # noqa: E402
+from training.data.splits import LabelledData, Split  # noqa: E402
 from training.models.baseline import train_baseline  # noqa: E402
 from training.suggest import select  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data.loading import Split
+from training.data.splits import Split
 from training.evaluation import analysis, plots
 
 LABELS = ["diplomacy", "sport", "terrorism"]

@@ -139,3 +139,46 @@ def test_help_all_works_on_every_command(capsys: pytest.CaptureFixture) -> None:
                  + [["models", action, "--help-all"] for action in ("list", "show", "promote")]):
         assert main(argv) == 0, argv
         assert capsys.readouterr().out.startswith("usage: python -m training " + " ".join(argv[:-1])), argv
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--transformer.predict-batch-size", "0"], "--transformer.predict-batch-size 0: expected 1 or more"),
+    (["--transformer.batch-size", "-2"], "--transformer.batch-size -2: expected 1 or more"),
+    (["--data.test-size", "0"], "--data.test-size 0.0: expected a fraction between 0 and 1"),
+    (["--data.validation-size", "0.6", "--data.test-size", "0.5"], "leave nothing to train on"),
+    (["--baseline.word-ngrams", "1"], "--baseline.word-ngrams 1: expected MIN MAX with 1 <= MIN <= MAX"),
+    (["--baseline.char-ngrams", "4", "2"], "--baseline.char-ngrams 4 2: expected MIN MAX"),
+    (["--baseline.min-df", "0"], "--baseline.min-df and --baseline.max-features: expected counts of 1 or more"),
+    (["--baseline.max-df", "0"], "--baseline.max-df 0.0: expected a fraction in (0, 1]"),
+    (["--models", "baseline,baseline"], "--models baseline,baseline: expected each candidate once"),
+    (["--models", "baseline,ensemble"], "--models ensemble needs baseline and transformer"),
+])
+def test_unusable_settings_are_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str],
+                                                       message: str) -> None:
+    assert main(["train", "--out", str(tmp_path / "r"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_settings_built_in_code_are_checked_like_flags() -> None:
+    from training.config import check
+
+    config = TrainConfig()
+    config.seed = "7"  # a value of the wrong type is converted, or refused with its flag
+    assert check(config).seed == 7
+    config.baseline.min_df = [0.5]
+    with pytest.raises(ConfigError, match=r"--baseline.min-df: expected int, found 0.5"):
+        check(config)
+    with pytest.raises(ConfigError, match="each candidate once"):
+        check(TrainConfig(models=[]))
+
+
+def test_section_help_and_verbose_after_the_command(capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", "--help-all"]) == 0
+    assert "Evaluation data: every row is evaluated." in capsys.readouterr().out  # the section field's own help
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Self-training of the baseline on the --unlabelled articles" in out and "(23 settings;" in out
+    assert main(["models", "list", "-v", "--name", "no-such-model"]) == 2
+    assert "model 'no-such-model' is not in the BentoML store" in capsys.readouterr().err

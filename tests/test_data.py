@@ -248,6 +248,16 @@ def test_locations_follow_rows_through_splits(tmp_path: Path) -> None:
             assert location == f"{path} line {line} (id {row_id})"
 
 
+def test_rows_without_ids_are_named_by_file_and_line_as_predict_names_them(tmp_path: Path) -> None:
+    rows = [{k: v for k, v in r.items() if k != "id"} for r in make_rows()]
+    path = tmp_path / "news.jsonl"
+    path.write_text("\n" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    data = load_data(DataConfig(path=str(path)))
+    for split in data.splits():  # validation and test rows too: not "train:N"
+        for row_id, location in zip(split.ids, split.locations):
+            assert row_id.startswith("news:") and location == f"{path} line {row_id.split(':')[1]}"
+
+
 def error_for_file(path: Path, **config) -> str:
     with pytest.raises(DataError) as caught:
         load_data(DataConfig(path=str(path), **config))

@@ -11,7 +11,8 @@ from retraining_data import evaluation_rows, training_rows, write_jsonl
 from training.artifact import load
 from training.cli import main
 from training.config import DataConfig, TrainConfig
-from training.data.loading import DataError, Split
+from training.data.loading import DataError
+from training.data.splits import Split
 from training.evaluation.evaluate import calibration, evaluate_models
 from training.train import run
 

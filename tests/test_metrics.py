@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from training.data.loading import Split
+from training.data.splits import Split
 from training.evaluation.metrics import evaluate_scores
 from training.evaluation.report import per_source_table
 

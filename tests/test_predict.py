@@ -56,7 +56,7 @@ def test_folder_of_text_files_and_other_columns(model: str, tmp_path: Path) -> N
     folder.mkdir()
     (folder / "match.txt").write_text(SPORT, encoding="utf-8")
     (folder / "visit.txt").write_text(DIPLOMACY, encoding="cp1256")  # an older Arabic encoding, detected
-    rows = _predict(model, folder, tmp_path / "out.jsonl")
+    rows = _predict(model, folder, tmp_path / "new" / "folder" / "out.jsonl")  # missing folders are created
     assert {r["id"]: r["label"] for r in rows} == {"match": "sport", "visit": "diplomacy"}
 
     renamed = _jsonl(tmp_path / "renamed.jsonl", [{"key": "k1", "body": SPORT, "headline": "الدوري"}])

@@ -106,6 +106,10 @@ def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_di
     assert "add --resume to continue it, --overwrite to replace it" in capsys.readouterr().err
     assert main(["pretrain", "--corpus", str(tmp_path / "typo.jsonl"), *common, "--overwrite"]) == 2
     assert "no such corpus file" in capsys.readouterr().err
+    wrong_column = tmp_path / "body.jsonl"  # found only once the corpus is read: still before OUT is touched
+    wrong_column.write_text('{"body": "نص"}\n' * 3, encoding="utf-8")
+    assert main(["pretrain", "--corpus", str(wrong_column), *common, "--overwrite"]) == 2
+    assert "text" in capsys.readouterr().err
     assert (encoder / "checkpoints" / "checkpoint-30").is_dir()  # nothing was deleted by the refused runs
     assert main(["pretrain", "--corpus", str(corpus), "--tokenizer", str(tmp_path / "no" / "such" / "tokenizer"),
                  "--out", str(tmp_path / "new")]) == 2

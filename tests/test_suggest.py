@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from training.cli import main
-from training.data.label_studio import choice_result, rows_from_export
+from training.data.identity import content_hash
+from training.data.label_studio import annotated_tasks, choice_result
 from training.data.loading import SAMPLE_CORPUS
-from training.evaluation.evaluate import content_hash
 from training.suggest import distinct, select, source_quotas
 
 SAMPLE = [json.loads(line) for line in SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -61,6 +61,8 @@ def test_suggest_writes_distinct_balanced_articles_identically_for_a_seed(model:
 
     again = _suggest(model, pool, tmp_path / "b" / "to_label.csv", "--n", "60", "--seed", "3")
     assert again == first
+    assert main(["suggest", "--model", model, "--pool", str(pool), "--out", str(tmp_path / "c.csv"),
+                 "--batch-size", "0"]) == 2
     for suffix in (".label-studio.json", ".label-studio.xml"):
         assert (tmp_path / "a" / f"to_label{suffix}").read_bytes() == (tmp_path / "b" / f"to_label{suffix}").read_bytes()
 
@@ -99,7 +101,7 @@ def test_label_studio_round_trip_trains(model: str, pool: Path, tmp_path: Path, 
     tasks[0]["annotations"][0]["was_cancelled"] = True  # skipped by the annotator
     tasks[1]["annotations"] = []                          # never labelled
     tasks[2]["annotations"].insert(0, {"id": 999, "was_cancelled": False, "result": choice_result(["sport"])})
-    rows = rows_from_export(tasks, "export.json")
+    rows = [row for _, row in annotated_tasks(tasks, "export.json")]
     assert len(rows) == 78 and rows[0]["labels"] == TRUTH[rows[0]["id"]]  # the latest annotation wins
     export = tmp_path / "export.json"
     export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")

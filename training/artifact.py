@@ -144,14 +144,20 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- saving
+
+def refuse_non_empty(out: Path, allowed: bool, fix: str) -> None:
+    """Stop before a command writes into a directory that already holds something, unless the user ``allowed`` it
+    (--overwrite, --resume); ``fix`` says what to do."""
+    from .settings import ConfigError
+
+    if not allowed and out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"{out}: not empty; {fix}")
+
 
 @contextmanager
 def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
@@ -206,8 +212,12 @@ def save(classifier: Classifier, path: str | Path, provenance: dict | None = Non
 
 
 def _write_json(path: Path, value: Any) -> None:
+    _write_durably(path, json.dumps(value, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _write_durably(path: Path, text: str) -> None:
     with path.open("w", encoding="utf-8") as handle:
-        json.dump(value, handle, ensure_ascii=False, indent=2, default=_json_default)
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -223,21 +233,17 @@ def _json_default(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling, then rename it over ``path``: readers see the old file or the new one,
+    never half of one. Missing parent directories are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
-        _write_json(partial, value)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
+        _write_durably(partial, text)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

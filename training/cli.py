@@ -63,13 +63,20 @@ def _add_help_all(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--help-all", action="help", help="the same as --help (this command has no other settings)")
 
 
+def _verbose_flag() -> argparse.ArgumentParser:
+    """``-v`` for each command's parser too, so it works after the command name (``train -v``) as well as before."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    return parent
+
+
 def _models_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     for name, help_text, argument, argument_help in (
             ("list", "every stored version with its metrics", "--name", "only the versions of this model name"),
             ("show", "one entry's manifest and metrics", "tag", "NAME:VERSION, or NAME for its served version"),
             ("promote", "make TAG the served version (also a rollback)", "tag", "NAME:VERSION")):
-        action = actions.add_parser(name, help=help_text, description=help_text)
+        action = actions.add_parser(name, help=help_text, description=help_text, parents=[_verbose_flag()])
         action.add_argument(argument, help=argument_help)
         _add_help_all(action)
 
@@ -149,7 +156,7 @@ def build_parser(show_all: bool = False) -> argparse.ArgumentParser:
                  ("" if show_all or command.config is None else "--help-all lists every setting.")
         child = sub.add_parser(command.name, help=command.help, description=command.help, epilog=epilog,
                                usage=f"python -m training {command.name} [options]" if command.config else None,
-                               formatter_class=_HelpFormatter)
+                               formatter_class=_HelpFormatter, parents=[_verbose_flag()])
         if command.config is not None:
             child.add_argument("--config", help="JSON or YAML file of settings (sections as mappings); flags override it")
             child.add_argument("--help-all", action="help", help="show every setting and exit")

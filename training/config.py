@@ -74,6 +74,14 @@ class DataConfig:
                 setattr(config, name, trained[name])
         return config
 
+    def validate(self) -> None:
+        for flag, size in (("--data.validation-size", self.validation_size), ("--data.test-size", self.test_size)):
+            if not 0 < size < 1:
+                raise ConfigError(f"{flag} {size}: expected a fraction between 0 and 1, such as 0.1")
+        if self.validation_size + self.test_size >= 1:
+            raise ConfigError(f"--data.validation-size {self.validation_size} and --data.test-size {self.test_size} "
+                              "leave nothing to train on; keep their sum under 1, such as 0.1 each")
+
 
 @dataclass
 class NormalizerConfig:
@@ -137,6 +145,13 @@ class BaselineConfig:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight: expected weights >= 0")
         if self.word_weight == 0 and self.char_weight == 0:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight are both 0; keep at least one block")
+        for flag, ngrams in (("--baseline.word-ngrams", self.word_ngrams), ("--baseline.char-ngrams", self.char_ngrams)):
+            if len(ngrams) != 2 or not 1 <= ngrams[0] <= ngrams[1]:
+                raise ConfigError(f"{flag} {' '.join(map(str, ngrams))}: expected MIN MAX with 1 <= MIN <= MAX, such as 1 2")
+        if min(self.min_df) < 1 or self.max_features < 1:
+            raise ConfigError("--baseline.min-df and --baseline.max-features: expected counts of 1 or more")
+        if not 0 < self.max_df <= 1:
+            raise ConfigError(f"--baseline.max-df {self.max_df}: expected a fraction in (0, 1], 1.0 to keep every n-gram")
         for kind in self.classifiers:
             if not (self.c_values or {"svm": self.svm_c_values, "logreg": self.logreg_c_values}[kind]):
                 raise ConfigError(f"--baseline.{kind}-c-values is empty; give at least one C (or --baseline.c-values)")
@@ -221,6 +236,9 @@ class TransformerConfig:
     export_onnx: bool = setting(False, "Also export an int8 ONNX model into the artefact for fast CPU serving.")
 
     def validate(self) -> None:
+        for name in ("batch_size", "gradient_accumulation_steps", "evals_per_epoch", "predict_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--transformer.{name.replace('_', '-')} {getattr(self, name)}: expected 1 or more")
         if not 0.0 <= self.head_fraction <= 1.0:
             raise ConfigError(f"--transformer.head-fraction {self.head_fraction}: expected a share between 0 and 1")
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -315,14 +333,20 @@ class TrainConfig:
         0.95, "With a held-out selection half: another candidate replaces the baseline only when it beats the "
         "baseline's macro-F1 there in at least this share of 1,000 paired bootstrap resamples (0: the higher score "
         "wins outright). A few hundred articles cannot tell a 1-2 point gap from luck (docs/training.md).")
-    data: DataConfig = setting(DataConfig(), "Labelled data.")
-    normalizer: NormalizerConfig = setting(NormalizerConfig(), "Normalisation.")
-    baseline: BaselineConfig = setting(BaselineConfig(), "Linear baseline.")
-    transformer: TransformerConfig = setting(TransformerConfig(), "Transformer.")
-    ensemble: EnsembleConfig = setting(EnsembleConfig(), "Ensemble of the baseline and the transformer.")
-    self_training: SelfTrainingConfig = setting(SelfTrainingConfig(), "Self-training of the baseline.")
+    data: DataConfig = setting(DataConfig(), "")
+    normalizer: NormalizerConfig = setting(NormalizerConfig(), "")
+    baseline: BaselineConfig = setting(BaselineConfig(), "")
+    transformer: TransformerConfig = setting(TransformerConfig(), "")
+    ensemble: EnsembleConfig = setting(EnsembleConfig(), "")
+    self_training: SelfTrainingConfig = setting(SelfTrainingConfig(), "")
 
     def validate(self) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError(f"--models {','.join(self.models)}: expected each candidate once, a comma-separated subset "
+                              "of baseline, transformer, ensemble")
+        if "ensemble" in self.models and not {"baseline", "transformer"} <= set(self.models):
+            raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
+                              "trained in the same run), e.g. --models baseline,transformer,ensemble")
         if not 0.0 <= self.selection_confidence <= 1.0:
             raise ConfigError(f"--selection-confidence {self.selection_confidence}: expected a share between 0 and 1")
         if not re.fullmatch(MODEL_NAME_PATTERN, self.model_name):

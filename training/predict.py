@@ -56,7 +56,7 @@ class PredictConfig:
     on_error: Literal["stop", "skip"] = setting(
         "stop", "A row that cannot be read (no text, bad JSON): stop with its location, or skip it and list the "
         "skipped rows at the end.", common=True)
-    data: ColumnsConfig = setting(ColumnsConfig(), "Input columns.")
+    data: ColumnsConfig = setting(ColumnsConfig(), "")
 
     def validate(self) -> None:
         from .config import ConfigError
@@ -89,7 +89,7 @@ def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: s
     """The articles of ``path`` (``training.data.articles.Articles``), read with the model's column settings."""
     from .data.articles import read_articles
 
-    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, limit=None)
+    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error)
 
 
 def report_skipped(articles: Any, stream: Any = None) -> None:

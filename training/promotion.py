@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .artifact import load
-from .evaluation.evaluate import score_model, split_hashes
+from .data.identity import split_hashes
+from .evaluation.evaluate import score_model
 from .registry import default_tag, promote, register, resolve, served_tag
 
 TRAINING_ARTICLES = "training_articles.json"
@@ -20,7 +21,7 @@ TRAINING_ARTICLES = "training_articles.json"
 
 def training_articles(data) -> dict:
     """What an artefact records of the articles it was fitted and selected on: ids and content hashes."""
-    return {"hash": "sha1 of training.data.loading.canonical(title + '\\n' + text)",
+    return {"hash": "sha1 of training.data.identity.canonical(title + '\\n' + text)",
             **{split.name: [{"id": row_id, "sha1": digest} for row_id, digest in zip(split.ids, split_hashes(split))]
                for split in (data.train, data.validation)}}
 

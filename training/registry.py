@@ -58,9 +58,13 @@ def _get(tag: str) -> Any:
     try:
         return bentoml.models.get(parsed)
     except bentoml.exceptions.NotFound:
-        known = sorted({str(m.tag.name) for m in bentoml.models.list()})
-        raise RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; "
-                            f"stored models: {', '.join(known) or 'none'} (train with --register, see `models list`)") from None
+        raise _not_stored(tag) from None
+
+
+def _not_stored(tag: str) -> RegistryError:
+    known = sorted({str(m.tag.name) for m in _bentoml().models.list()})
+    return RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; stored models: "
+                         f"{', '.join(known) or 'none'} (train with --register, see `models list`)")
 
 
 def register(artifact_path: str | Path, name: str, report: dict | None = None) -> dict:
@@ -106,7 +110,13 @@ def list_models(name: str | None = None) -> list[dict]:
     bentoml = _bentoml()
     promoted = _promotions()
     entries = []
-    for model in bentoml.models.list(name) if name else bentoml.models.list():
+    try:
+        stored = bentoml.models.list(name) if name else bentoml.models.list()
+    except bentoml.exceptions.NotFound:
+        raise _not_stored(name) from None
+    except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # a malformed name
+        raise RegistryError(f"--name {name!r} is not a model name ({exc}); see `models list` for the stored ones") from None
+    for model in stored:
         meta = model.info.metadata
         entries.append({
             "tag": str(model.tag),

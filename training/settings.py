@@ -117,14 +117,15 @@ def _apply(target: Any, values: dict, where: str) -> None:
 
 
 def check(config: Any, prefix: str = "") -> Any:
-    """Validate a whole configuration however it was built (file, flags or code): every choice among its
-    ``Literal`` values and every value of its type, then each section's own ``validate()`` if it has one."""
+    """Validate a whole configuration however it was built (file, flags or code): every value is converted to its
+    field's type (a choice must be one of its ``Literal`` values), then each section's own ``validate()`` runs if it
+    has one."""
     for name, annotation in _hints(type(config)).items():
         value = getattr(config, name)
         if _is_section(annotation):
             check(value, f"{prefix}{name}.")
-        elif _choices(annotation) is not None:
-            _coerce(value, annotation, _flag(prefix + name))
+        else:
+            setattr(config, name, _coerce(value, annotation, _flag(prefix + name)))
     if hasattr(config, "validate"):
         config.validate()
     return config
@@ -166,9 +167,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, show
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             annotation, dotted = hints[f.name], prefix + f.name
-            if _is_section(annotation):
-                doc = " ".join(inspect.cleandoc(annotation.__doc__ or "").split("\n\n")[0].split())  # first paragraph
-                count = len(dataclasses.fields(annotation))
+            if _is_section(annotation):  # described by its field's help, else by its class's first paragraph
+                doc = f.metadata.get("help") or " ".join(inspect.cleandoc(annotation.__doc__ or "").split("\n\n")[0].split())
+                count = sum(not _is_section(hint) for hint in _hints(annotation).values())
                 section = parser.add_argument_group(_flag(dotted) + ".*", doc + ("" if show_all else
                                                     f" ({count} setting{'s' * (count != 1)}; see --help-all)"))
                 add(annotation, getattr(instance, f.name), dotted + ".", section)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -37,7 +38,8 @@ import numpy as np
 
 from .artifact import load, write_json_atomic, write_text_atomic
 from .config import ConfigError, setting
-from .data.loading import DataError, canonical
+from .data.identity import canonical, content_hash
+from .data.loading import DataError
 from .predict import ColumnsConfig, model_directory, read_input, report_skipped, score_batches
 
 logger = logging.getLogger(__name__)
@@ -65,8 +67,9 @@ class SuggestConfig:
     def validate(self) -> None:
         if not self.model or not self.pool:
             raise ConfigError("suggest: --model and --pool are required")
-        if self.n < 1 or self.shortlist < 1:
-            raise ConfigError(f"suggest: --n and --shortlist must be positive, found {self.n} and {self.shortlist}")
+        if self.n < 1 or self.shortlist < 1 or self.batch_size < 1:
+            raise ConfigError(f"suggest: --n, --shortlist and --batch-size must be positive, found {self.n}, "
+                              f"{self.shortlist} and {self.batch_size}")
         if Path(self.out).suffix.lower() != ".csv":
             raise ConfigError(f"suggest: --out {self.out}: expected a .csv file name (Label Studio files go next to it)")
         if self.rare_boost < 0:
@@ -100,7 +103,7 @@ def priority(scores: np.ndarray, labels: Sequence[str], train_counts: dict[str, 
 
 def source_quotas(sources: Sequence[str], n: int) -> dict[str, int]:
     """``n`` split equally among the sources; a source with too few articles passes its share on."""
-    available = {source: sources.count(source) for source in sorted(set(sources))}
+    available = dict(sorted(Counter(sources).items()))
     quotas = dict.fromkeys(available, 0)
     remaining = min(n, len(sources))
     while remaining:
@@ -148,7 +151,7 @@ def select(scores: np.ndarray, docs: Sequence[str], sources: Sequence[str], labe
     weights, margin = priority(scores, labels, train_counts, rare_boost)
     tie_break = np.random.default_rng(seed).permutation(len(docs))
     order = np.lexsort((tie_break, -weights))  # highest priority first; equal priorities in seeded order
-    groups = [source if len(set(sources)) > 1 else "" for source in sources]
+    groups = list(sources) if len(set(sources)) > 1 else [""] * len(sources)
     quotas = source_quotas([groups[i] for i in order], n)
     short: list[int] = []
     for group, quota in quotas.items():
@@ -165,8 +168,6 @@ def select(scores: np.ndarray, docs: Sequence[str], sources: Sequence[str], labe
 def distinct(texts: Sequence[str], titles: Sequence[str], labelled: set[str] = frozenset()) -> tuple[list[int], int]:
     """Indices of the first occurrence of each text (compared after Unicode and whitespace normalisation),
     leaving out articles already labelled (content hash in ``labelled``); and how many those were."""
-    from .evaluation.evaluate import content_hash
-
     seen: set[str] = set()
     keep, known = [], 0
     for index, (title, text) in enumerate(zip(titles, texts)):
@@ -223,7 +224,6 @@ def run_suggest(config: SuggestConfig) -> int:
                      "label": model.labels[top], "score": round(float(scores[i, top]), 4),
                      "margin": round(float(margin[i]), 4)})
     csv_path, tasks_path, xml_path = output_paths(config.out)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(csv_path, annotator_csv(rows))
     write_json_atomic(tasks_path, import_tasks(rows, config.model))
     write_text_atomic(xml_path, labelling_config(model.labels, model.multi_label))

@@ -15,11 +15,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .artifact import Classifier, save, write_json_atomic
+from .artifact import Classifier, refuse_non_empty, save, write_json_atomic
 from .config import ConfigError, TrainConfig, check
 from .data.articles import Articles
-from .data.loading import LabelledData, Split, describe, load_data, stratified_split
+from .data.loading import describe, load_data, stratified_split
 from .data.normalize import normalizer_for
+from .data.splits import LabelledData, Split
 from .evaluation.metrics import chosen_on, evaluate_scores
 from .models.hf_common import is_main_process
 
@@ -126,11 +127,8 @@ def train_candidates(data: LabelledData, config: TrainConfig, run_dir: Path,
     return sorted(trained, key=lambda c: config.models.index(c.name))
 
 
-def check_candidates(config: TrainConfig) -> None:
-    """Refuse, before any training, a candidate list the run cannot honour."""
-    if "ensemble" in config.models and not set(ENSEMBLE_MEMBERS) <= set(config.models):
-        raise ConfigError("--models ensemble needs baseline and transformer in --models (it combines the members "
-                          "trained in the same run), e.g. --models baseline,transformer,ensemble")
+def check_transformer_checkpoint(config: TrainConfig) -> None:
+    """Refuse, before any training, a checkpoint the run cannot fine-tune."""
     from .models.hf_common import check_checkpoint_directory, local_checkpoint, looks_like_path
 
     source = local_checkpoint(config.transformer.model)
@@ -218,9 +216,7 @@ def run(config: TrainConfig) -> dict:
     """Train, select, evaluate, save; returns the report (also written to ``<out>/report.json``)."""
     run_dir = Path(config.out)
     check(config)
-    if not config.models:
-        raise ConfigError(f"--models: no candidate; expected a comma-separated subset of {', '.join(CANDIDATES)}")
-    check_candidates(config)
+    check_transformer_checkpoint(config)
     if config.promote != "if-better" and not config.register:
         logger.warning("--promote %s does nothing without --register: this run's model is not put in the store",
                        config.promote)
@@ -228,9 +224,7 @@ def run(config: TrainConfig) -> dict:
         from .data.unlabelled import refuse_reserved
 
         refuse_reserved(config.unlabelled)
-    if not config.overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
-        raise ConfigError(f"{run_dir}: the run directory is not empty; choose another --out, or add --overwrite "
-                          "to replace it")
+    refuse_non_empty(run_dir, config.overwrite, "choose another --out, or add --overwrite to replace this run")
     created = not run_dir.exists()
     ensure_writable(run_dir)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..config import DataConfig
-from .files import DATA_SUFFIXES, DataError, FileRows, data_format, read_rows, read_text, stem
+from .files import DATA_SUFFIXES, DataError, data_format, read_rows, read_text, stem
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,15 @@ class Articles:
         self.locations.append(location)
 
 
-def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["stop", "skip"] = "stop",
-                  limit: int | None = None) -> Articles:
+def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["stop", "skip"] = "stop") -> Articles:
     """Articles of ``path`` using ``config``'s columns, encoding and CSV delimiter."""
     if on_error not in ("stop", "skip"):
         raise ValueError(f"on_error must be 'stop' or 'skip', not {on_error!r}")
     path = Path(path).expanduser()
     if path.is_dir():
-        articles = _read_text_folder(path, config, on_error, limit)
+        articles = _read_text_folder(path, config, on_error)
     elif path.is_file():
-        articles = _read_table(path, config, on_error, limit)
+        articles = _read_table(path, config, on_error)
     else:
         raise DataError(f"{path}: no such file or directory; give a JSONL/CSV/TSV/Parquet file or a folder of .txt files")
     if articles.skipped:
@@ -69,26 +68,14 @@ def _bad_row(articles: Articles, on_error: str, location: str, reason: str) -> N
     articles.skipped.append((location, reason))
 
 
-def _read_table(path: Path, config: DataConfig, on_error: str, limit: int | None) -> Articles:
-    max_rows = limit
-    while True:  # with a limit, parse only as many rows as needed (more when skipped rows leave it short)
-        table: FileRows = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
-                                    expected_columns=[config.text_column], max_rows=max_rows)
-        articles = _articles_of(path, table, config, on_error, limit)
-        if max_rows is None or len(articles) >= limit or len(table.rows) < max_rows:
-            return articles
-        max_rows *= 4
-
-
-def _articles_of(path: Path, table: FileRows, config: DataConfig, on_error: str, limit: int | None) -> Articles:
+def _read_table(path: Path, config: DataConfig, on_error: str) -> Articles:
+    table = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
+                      expected_columns=[config.text_column])
     if table.columns and config.text_column not in table.columns:
         raise DataError(f"{path}: missing column {config.text_column!r}; found columns {table.columns}; name yours with "
                         "--data.text-column NAME")
     articles = Articles(encoding=table.encoding, origin=str(path))
-    seen: set[str] = set()
     for index, row in enumerate(table.rows):
-        if limit is not None and len(articles) >= limit:
-            break
         where = table.location(index)
         if row.values is None:  # the problem already names the line
             if on_error == "stop":
@@ -105,9 +92,6 @@ def _articles_of(path: Path, table: FileRows, config: DataConfig, on_error: str,
                 "is missing" if text is None else f"holds {type(text).__name__}, not text")
             _bad_row(articles, on_error, where, f"column {config.text_column!r} {found}; fill it or remove the row")
             continue
-        if article_id in seen:
-            logger.debug("%s: id %s occurs more than once", where, article_id)
-        seen.add(article_id)
         title = values.get(config.title_column) if config.title_column else None
         source = values.get(config.source_column) if config.source_column else None
         articles.add(article_id, title if isinstance(title, str) else "", text,
@@ -115,7 +99,7 @@ def _articles_of(path: Path, table: FileRows, config: DataConfig, on_error: str,
     return articles
 
 
-def _read_text_folder(path: Path, config: DataConfig, on_error: str, limit: int | None) -> Articles:
+def _read_text_folder(path: Path, config: DataConfig, on_error: str) -> Articles:
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".txt")
     if not files:
         data_files = sorted(p.name for p in path.iterdir() if data_format(p))
@@ -125,8 +109,6 @@ def _read_text_folder(path: Path, config: DataConfig, on_error: str, limit: int 
     articles = Articles(origin=str(path))
     used: Counter[str] = Counter()
     for file in files:
-        if limit is not None and len(articles) >= limit:
-            break
         where = f"{file} (id {stem(file)})"
         try:
             text, codec, bad = read_text(file, config.encoding)

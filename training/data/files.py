@@ -196,9 +196,8 @@ def read_text(path: Path, encoding: str | None = "auto") -> tuple[str, str, dict
 # ---------------------------------------------------------------------------------------------- rows
 
 def read_rows(path: Path, *, encoding: str | None = "auto", delimiter: str | None = "auto",
-              expected_columns: Sequence[str] = (), max_rows: int | None = None) -> FileRows:
-    """The records of a JSONL/CSV/TSV/Parquet file (the first ``max_rows`` of them, if given; parsing is the slow
-    part of a large corpus); ``expected_columns`` helps pick the CSV delimiter."""
+              expected_columns: Sequence[str] = ()) -> FileRows:
+    """The records of a JSONL/CSV/TSV/Parquet file; ``expected_columns`` helps pick the CSV delimiter."""
     fmt = data_format(path)
     if fmt is None:
         raise DataError(f"{path}: unsupported file type {''.join(path.suffixes[-2:]) or path.name!r}; expected one of "
@@ -212,11 +211,11 @@ def read_rows(path: Path, *, encoding: str | None = "auto", delimiter: str | Non
     codec, how = resolve_codec(encoding, data, path)
     lines, bad = decode_lines(data, codec, path)
     if fmt == "jsonl":
-        result = _parse_jsonl(path, lines, bad, max_rows)
+        result = _parse_jsonl(path, lines, bad)
         logger.info("%s: %s text (%s)", path, describe_codec(codec), how)
     else:
         chosen, chosen_how = _choose_delimiter(path, fmt, lines, delimiter, expected_columns)
-        result = _parse_csv(path, lines, bad, chosen, max_rows)
+        result = _parse_csv(path, lines, bad, chosen)
         logger.info("%s: %s text (%s), delimiter %r (%s)", path, describe_codec(codec), how, chosen, chosen_how)
     result.encoding = codec
     return result
@@ -232,9 +231,12 @@ def _read_parquet(path: Path) -> FileRows:
     return FileRows(path, [RawRow(values, None) for values in table.to_pylist()], columns=list(table.column_names))
 
 
-def _parse_jsonl(path: Path, lines: list[str], bad: dict[int, str], max_rows: int | None = None) -> FileRows:
+def _parse_jsonl(path: Path, lines: list[str], bad: dict[int, str]) -> FileRows:
     text = "".join(lines).lstrip()
     if text.startswith("["):  # a .json file holding one array of objects
+        if bad:  # decoding replaced those bytes: the array would silently hold damaged text
+            line, problem = min(bad.items())
+            raise DataError(f"{path}: line {line} has {problem}")
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -245,8 +247,6 @@ def _parse_jsonl(path: Path, lines: list[str], bad: dict[int, str], max_rows: in
         return FileRows(path, rows)
     rows, columns = [], {}
     for number, line in enumerate(lines, 1):
-        if max_rows is not None and len(rows) >= max_rows:
-            break
         if not line.strip():
             continue
         if number in bad:
@@ -299,12 +299,11 @@ def _choose_delimiter(path: Path, fmt: str, lines: list[str], delimiter: str | N
     return ",", "default; none of , ; tab | separates the header"
 
 
-def _parse_csv(path: Path, lines: list[str], bad: dict[int, str], delimiter: str,
-               max_rows: int | None = None) -> FileRows:
+def _parse_csv(path: Path, lines: list[str], bad: dict[int, str], delimiter: str) -> FileRows:
     reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True)
     header: list[str] | None = None
     rows: list[RawRow] = []
-    while max_rows is None or len(rows) < max_rows:
+    while True:
         start = reader.line_num + 1
         try:
             fields = next(reader)

@@ -76,13 +76,9 @@ def _choices(annotation: dict) -> list[str]:
     return []
 
 
-def rows_from_export(tasks: list[dict], origin: str) -> list[dict]:
-    """One row per annotated task: the task's ``data`` fields plus ``label`` (first choice) and ``labels``."""
-    return [row for _, row in annotated_tasks(tasks, origin)]
-
-
 def annotated_tasks(tasks: list[dict], origin: str) -> list[tuple[int, dict]]:
-    """(task number in the export, counted from 1, row) of each annotated task; see ``rows_from_export``."""
+    """(task number in the export, counted from 1, row) of each annotated task; a row is the task's ``data`` fields
+    plus ``label`` (the first choice of its latest submitted annotation) and ``labels``."""
     rows, skipped = [], []
     for number, task in enumerate(tasks, 1):
         data = task.get("data")

@@ -6,81 +6,30 @@ file, a saved dataset (``save_to_disk``) or a hub dataset id. Every problem is r
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import unicodedata
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..config import DataConfig
-from .files import DataError, FileRows, RawRow, data_format, read_rows  # DataError: every command imports it from here
+from .files import (  # DataError: every command imports it from here
+    DataError,
+    FileRows,
+    RawRow,
+    data_format,
+    read_rows,
+    stem,
+)
+from .identity import check_unique_ids, dedupe, fingerprint, leakage
 from .labels import check_labels, label_set, unify_spellings
+from .splits import LabelledData, Split
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_CORPUS = Path(__file__).parent / "sample_data" / "sample_news.jsonl"
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
-
-
-
-@dataclass
-class Split:
-    """One split of articles; ``labels[i]`` lists article i's topics, primary first."""
-
-    name: str
-    ids: list[str]
-    titles: list[str]
-    texts: list[str]
-    labels: list[list[str]]
-    sources: list[str]
-    origin: str = ""
-    locations: list[str] = field(default_factory=list)  # "data/x.csv line 5 (id a17)", for messages
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    @property
-    def primary(self) -> list[str]:
-        return [labels[0] for labels in self.labels]
-
-    def primary_ids(self, label_names: Sequence[str]) -> np.ndarray:
-        index = {name: i for i, name in enumerate(label_names)}
-        return np.array([index[label] for label in self.primary], dtype=np.int64)
-
-    def indicator(self, label_names: Sequence[str]) -> np.ndarray:
-        """Multi-label targets as an (articles, labels) 0/1 matrix."""
-        index = {name: i for i, name in enumerate(label_names)}
-        matrix = np.zeros((len(self), len(label_names)), dtype=np.int64)
-        for row, labels in enumerate(self.labels):
-            matrix[row, [index[label] for label in labels]] = 1
-        return matrix
-
-    def subset(self, rows: Sequence[int], name: str | None = None) -> "Split":
-        pick = lambda values: [values[i] for i in rows]  # noqa: E731
-        return Split(name or self.name, pick(self.ids), pick(self.titles), pick(self.texts), pick(self.labels),
-                     pick(self.sources), self.origin, pick(self.locations) if self.locations else [])
-
-
-@dataclass
-class LabelledData:
-    train: Split
-    validation: Split
-    test: Split
-    label_names: list[str]
-    multi_label: bool
-    fingerprint: str
-    report: dict = field(default_factory=dict)
-
-    def splits(self) -> list[Split]:
-        return [self.train, self.validation, self.test]
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        return {s.name: {label: Counter(s.primary)[label] for label in self.label_names} for s in self.splits()}
 
 
 def compose_inputs(texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[str]:
@@ -90,11 +39,6 @@ def compose_inputs(texts: Sequence[str], titles: Sequence[str | None] | None = N
     if len(titles) != len(texts):
         raise ValueError(f"titles must match texts one to one: {len(titles)} titles for {len(texts)} texts")
     return [f"{title.strip()}\n{text}" if title and title.strip() else text for title, text in zip(titles, texts)]
-
-
-def canonical(text: str) -> str:
-    """Canonical form for fingerprints and duplicate detection: NFC, one space between words."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -235,6 +179,8 @@ def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
                         f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")
     split = Split(name, [], [], [], [], [], origin)
     use_title = bool(config.title_column) and config.title_column in columns
+    # rows without an id are named as `predict` names them: <file stem>:<line>; rows of a datasets object by split
+    prefix = stem(table.path) if isinstance(table.path, Path) else name
     for row_number, row in enumerate(rows):
         where = table.location(row_number)
         row_id = row.get(config.id_column) if config.id_column else None
@@ -248,7 +194,7 @@ def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
             raise DataError(f"{where}: column {config.text_column!r} is empty; fill it or remove the row")
         title = row.get(config.title_column) if use_title else None
         source = row.get(config.source_column) if config.source_column else None
-        split.ids.append(str(row_id) if row_id not in (None, "") else f"{name}:{row_number + 1}")
+        split.ids.append(str(row_id) if row_id not in (None, "") else f"{prefix}:{table.rows[row_number].line or row_number + 1}")
         split.titles.append(title if isinstance(title, str) else "")
         split.texts.append(text)
         split.labels.append(_labels_of(row, config, where))
@@ -268,36 +214,6 @@ def read_evaluation_set(settings: DataConfig) -> Split:
     return merged
 
 
-def _dedupe(split: Split) -> tuple[Split, list[str]]:
-    seen: dict[str, int] = {}
-    keep, dropped = [], []
-    for row, (title, text) in enumerate(zip(split.titles, split.texts)):
-        key = canonical(f"{title}\n{text}")
-        if key in seen:
-            dropped.append(split.ids[row])
-            if split.labels[row] != split.labels[seen[key]]:
-                logger.warning("%s: duplicate of %s with other labels (%s vs %s); keeping the first",
-                               split.ids[row], split.ids[seen[key]], split.labels[row], split.labels[seen[key]])
-            continue
-        seen[key] = row
-        keep.append(row)
-    return split.subset(keep), dropped
-
-
-def _check_unique_ids(splits: Iterable[Split]) -> None:
-    """Stop on one id given to two different articles (exact copies were dropped before): reports, predictions
-    and error messages name articles by id, so an id must name one."""
-    first: dict[str, tuple[str, str]] = {}
-    for split in splits:
-        for row, (row_id, title, text) in enumerate(zip(split.ids, split.titles, split.texts)):
-            where = split.locations[row] if split.locations else f"{split.name} article {row_id}"
-            key = canonical(f"{title}\n{text}")
-            if row_id in first and first[row_id][1] != key:  # the same article in two splits is a leak, reported apart
-                raise DataError(f"{where}: id {row_id!r} is also the id of another article ({first[row_id][0]}); give "
-                                "every article its own id, or leave the id column out to number the rows")
-            first.setdefault(row_id, (where, key))
-
-
 def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[Split, Split]:
     from sklearn.model_selection import train_test_split
 
@@ -308,15 +224,6 @@ def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[S
         logger.warning("cannot stratify the %s split (%s); splitting at random with seed %d", name, exc, seed)
         rest, held = train_test_split(rows, test_size=size, random_state=seed)
     return split.subset(sorted(rest), split.name), split.subset(sorted(held), name)
-
-
-def fingerprint(splits: Sequence[Split]) -> str:
-    digest = hashlib.sha256()
-    for split in splits:
-        for row_id, title, text, labels in zip(split.ids, split.titles, split.texts, split.labels):
-            digest.update("\x1f".join([split.name, row_id, canonical(title), canonical(text), "|".join(labels)]).encode())
-            digest.update(b"\x1e")
-    return "sha256:" + digest.hexdigest()
 
 
 def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str] | None = None) -> LabelledData:
@@ -339,11 +246,11 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
                               "encodings": {name: table.encoding for name, table in raw.items() if table.encoding},
                               "delimiters": {name: table.delimiter for name, table in raw.items() if table.delimiter}}
     for name in list(parsed):
-        parsed[name], dropped = _dedupe(parsed[name])
+        parsed[name], dropped = dedupe(parsed[name])
         if dropped:
             report["duplicates_dropped"][name] = {"count": len(dropped), "ids": dropped[:20]}
             logger.warning("%s: dropped %d exact duplicate articles (e.g. %s)", name, len(dropped), ", ".join(dropped[:3]))
-    _check_unique_ids(parsed.values())
+    check_unique_ids(parsed.values())
     train = parsed.pop("train", None) or parsed.pop("all")
     if "test" not in parsed:
         train, parsed["test"] = stratified_split(train, config.test_size, seed, "test")
@@ -356,7 +263,7 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
 
     label_names = label_set(config, train, validation, test, expected_labels)
     multi_label = _multi_label(config, train, validation, test)
-    report["leakage"] = _leakage(train, validation, test)
+    report["leakage"] = leakage(train, validation, test)
     data = LabelledData(train, validation, test, label_names, multi_label, fingerprint([train, validation, test]), report)
     report["counts"] = data.counts()
     report["multi_label_articles"] = {s.name: sum(len(l) > 1 for l in s.labels) for s in data.splits()}
@@ -364,29 +271,9 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
 
 
 def _multi_label(config: DataConfig, *splits: Split) -> bool:
-    choice = str(config.multi_label).lower()
-    if choice in ("yes", "true", "1"):
-        return True
-    if choice in ("no", "false", "0"):
-        return False
-    if choice != "auto":
-        raise DataError(f"--data.multi-label: expected auto, yes or no, found {config.multi_label!r}")
+    if config.multi_label != "auto":  # yes or no (check() refuses anything else)
+        return config.multi_label == "yes"
     return any(len(labels) > 1 for split in splits for labels in split.labels)
-
-
-def _leakage(*splits: Split) -> dict[str, Any]:
-    owners: dict[str, str] = {}
-    found: dict[str, list[str]] = {}
-    for split in splits:
-        for row_id, title, text in zip(split.ids, split.titles, split.texts):
-            key = canonical(text)
-            if key in owners and owners[key] != split.name:
-                found.setdefault(f"{owners[key]}/{split.name}", []).append(row_id)
-            owners.setdefault(key, split.name)
-    for pair, ids in found.items():
-        logger.warning("leakage: %d texts of %s occur in both splits %s (e.g. %s)", len(ids), pair.split("/")[1], pair,
-                       ", ".join(ids[:3]))
-    return {pair: {"count": len(ids), "ids": ids[:20]} for pair, ids in found.items()}
 
 
 def describe(data: LabelledData) -> str:

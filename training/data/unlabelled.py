@@ -8,7 +8,8 @@ from pathlib import Path
 from ..config import DataConfig
 from .articles import Articles, read_articles
 from .files import DataError
-from .loading import LabelledData, canonical
+from .identity import article_key
+from .splits import LabelledData
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ def read_unlabelled(path: str | Path, config: DataConfig, data: LabelledData) ->
     """Unlabelled articles of ``path`` (unusable rows skipped and counted), without copies of labelled ones."""
     refuse_reserved(path)
     articles = read_articles(path, config, on_error="skip")
-    labelled = {canonical(f"{title}\n{text}") for split in data.splits() for title, text in zip(split.titles, split.texts)}
+    labelled = {article_key(title, text) for split in data.splits() for title, text in zip(split.titles, split.texts)}
     keep = [i for i, (title, text) in enumerate(zip(articles.titles, articles.texts))
-            if canonical(f"{title}\n{text}") not in labelled]
+            if article_key(title, text) not in labelled]
     if len(keep) < len(articles):
         articles.copies_dropped = len(articles) - len(keep)
         logger.info("%s: %d of %d unlabelled articles are copies of labelled ones and were dropped", path,

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..artifact import write_json_atomic, write_text_atomic
+from ..artifact import refuse_non_empty, write_json_atomic, write_text_atomic
 from ..config import CompactEncoderConfig, ConfigError, setting
 from ..data.loading import DataError
 from ..models.hf_common import (
@@ -41,13 +41,7 @@ from ..models.hf_common import (
     time_budget_callback,
 )
 from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
-from .tokenizer import (
-    _fingerprint,
-    check_corpus_file,
-    load_pretraining_tokenizer,
-    normalised_corpus,
-    resolve_normalizer,
-)
+from .tokenizer import _fingerprint, load_pretraining_tokenizer, normalised_corpus, resolve_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -332,31 +326,29 @@ def run(config: PretrainConfig) -> int:
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(config.out)
-    if out.is_dir() and any(out.iterdir()) and not (config.resume or config.overwrite):
-        raise ConfigError(f"{out}: not empty (an earlier pre-training?); add --resume to continue it, --overwrite to "
-                          "replace it, or choose another --out")
-    check_corpus_file(config.corpus)  # a wrong corpus or tokenizer stops before OUT is touched
+    refuse_non_empty(out, config.resume or config.overwrite, "an earlier pre-training? add --resume to continue it, "
+                     "--overwrite to replace it, or choose another --out")
     config = replace(config, tokenizer=local_checkpoint(config.tokenizer), init=local_checkpoint(config.init))  # ~ paths
     tokenizer_source = config.tokenizer or config.init
     tokenizer = load_pretraining_tokenizer(tokenizer_source, "--tokenizer" if config.tokenizer else "--init")
     threads = configure_threads(config.threads)
     set_seed(config.seed)
-    out.mkdir(parents=True, exist_ok=True)
     whole_word = config.whole_word_mask and tokenizer.is_fast
     preset, normalizer = resolve_normalizer(config.normalizer_preset, tokenizer_source)
 
     checkpoints = out / "checkpoints"
+    probe = TrainingArguments(output_dir=str(checkpoints), report_to="none", **device_arguments())  # sets up DDP
+    started = time.perf_counter()
+    with probe.main_process_first(desc="packing blocks"):  # the whole corpus is read before OUT is touched
+        blocks = packed_blocks(config, tokenizer, normalizer)
+    logger.info("%d blocks of %d tokens ready in %.0f s", len(blocks), config.seq_len, time.perf_counter() - started)
+    out.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
     if config.resume and last is None:
         logger.warning("--resume: no checkpoint in %s; starting from the beginning", checkpoints)
     if last is None and checkpoints.is_dir() and is_main_process():
         logger.warning("starting afresh: removing the checkpoints of an earlier run in %s", checkpoints)
         shutil.rmtree(checkpoints)
-    probe = TrainingArguments(output_dir=str(checkpoints), report_to="none", **device_arguments())  # sets up DDP
-    started = time.perf_counter()
-    with probe.main_process_first(desc="packing blocks"):
-        blocks = packed_blocks(config, tokenizer, normalizer)
-    logger.info("%d blocks of %d tokens ready in %.0f s", len(blocks), config.seq_len, time.perf_counter() - started)
     held = min(config.eval_blocks, max(1, len(blocks) // 20))
     train_set, eval_set = blocks.select(range(len(blocks) - held)), blocks.select(range(len(blocks) - held, len(blocks)))
     collator = BlockCollator(tokenizer, config.mlm_probability, whole_word)

@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
-from ..artifact import staged_directory
+from ..artifact import refuse_non_empty, staged_directory
 from ..config import CompactEncoderConfig, ConfigError, setting
 from ..data.loading import DataError, compose_inputs
 from ..data.unlabelled import refuse_reserved
@@ -292,8 +292,7 @@ def run(config: TokenizerConfig) -> int:
     from ..data.normalize import normalizer_for
 
     out = Path(config.out)
-    if out.is_dir() and any(out.iterdir()) and not config.overwrite:  # it would be replaced whole
-        raise ConfigError(f"{out}: not empty; add --overwrite to replace everything in it, or choose another --out")
+    refuse_non_empty(out, config.overwrite, "add --overwrite to replace everything in it, or choose another --out")
     normalizer = normalizer_for(config.normalizer_preset)
     started = time.perf_counter()
     texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..artifact import MANIFEST
-from ..data.loading import LabelledData, Split
+from ..data.splits import LabelledData, Split
 from .metrics import confidence_and_correct, expected_calibration_error, reliability_table  # noqa: F401 (notebooks)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

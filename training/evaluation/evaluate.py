@@ -17,7 +17,8 @@ import numpy as np
 
 from ..artifact import Classifier, load, write_json_atomic, write_text_atomic
 from ..config import ConfigError, DataConfig, setting
-from ..data.loading import DataError, Split, canonical, read_evaluation_set
+from ..data.loading import DataError, read_evaluation_set
+from ..data.splits import Split
 from .metrics import confidence_and_correct, evaluate_scores, expected_calibration_error
 
 logger = logging.getLogger(__name__)
@@ -74,20 +75,8 @@ def check_labels(split: Split, model: Classifier, name: str) -> None:
     known = set(model.labels)
     for row, labels in enumerate(split.labels):
         if unknown := [label for label in labels if label not in known]:
-            where = split.locations[row] if split.locations else f"{split.origin} article {split.ids[row]}"
-            raise DataError(f"{where}: label {unknown[0]!r} is unknown to model {name} (it knows {model.labels}); "
+            raise DataError(f"{split.where(row)}: label {unknown[0]!r} is unknown to model {name} (it knows {model.labels}); "
                             "evaluate it on data with its label set, or retrain it with this label")
-
-
-def content_hash(title: str, text: str) -> str:
-    """sha1 of the canonical headline and body: how artefacts record the articles they were trained on."""
-    import hashlib
-
-    return hashlib.sha1(canonical(f"{title}\n{text}").encode("utf-8")).hexdigest()
-
-
-def split_hashes(split: Split) -> list[str]:
-    return [content_hash(title, text) for title, text in zip(split.titles, split.texts)]
 
 
 # -------------------------------------------------------------------------------------------------- scoring

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from ..data.loading import Split
+from ..data.splits import Split
 
 
 def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str], multi_label: bool,

@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 
 from ..artifact import ArtifactError, Classifier
 from ..config import BaselineConfig, ConfigError, check
-from ..data.loading import LabelledData, compose_inputs
+from ..data.loading import compose_inputs
 from ..data.normalize import ArabicNormalizer
+from ..data.splits import LabelledData
 from ..evaluation.metrics import tune_thresholds
 from .sklearn_fast import (
     CalibratedLinearScores,

@@ -15,7 +15,7 @@ import numpy as np
 from ..artifact import Classifier
 from ..config import ConfigError
 from ..data.articles import Articles
-from ..data.loading import LabelledData
+from ..data.splits import LabelledData
 
 logger = logging.getLogger(__name__)
 

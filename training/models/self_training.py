@@ -21,8 +21,8 @@ import numpy as np
 from ..artifact import Classifier
 from ..config import TrainConfig
 from ..data.articles import Articles
-from ..data.loading import LabelledData
 from ..data.normalize import ArabicNormalizer
+from ..data.splits import LabelledData
 from .baseline import BaselineClassifier, PseudoLabelled, train_baseline
 from .ensemble import build_ensemble
 

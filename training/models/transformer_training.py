@@ -23,7 +23,8 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 
 from ..config import ConfigError, TransformerConfig, check
-from ..data.loading import LabelledData, compose_inputs
+from ..data.loading import compose_inputs
+from ..data.splits import LabelledData
 from ..encoders.tokenizer import build_tokenizer, resolve_normalizer
 from ..evaluation.metrics import tune_thresholds
 from .fine_tuning import (
