@@ -46,6 +46,20 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def env_bool(name: str, default: bool) -> bool:
+    """The yes/no in environment variable ``name`` (``default`` when unset or empty); a StartupError naming the
+    variable and the accepted values otherwise."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise StartupError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off; unset it for the default, "
+                       f"{int(default)}")
+
+
 def _one_line_excepthook(previous: Callable[..., Any]) -> Callable[..., Any]:
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if isinstance(exc, StartupError):
@@ -88,8 +102,8 @@ def log_client_error(scope: Mapping[str, Any], status: int, body: Mapping[str, A
     """The one INFO line for a 4xx answer (``body``: the ``error_body`` sent, when there is one)."""
     if logger.isEnabledFor(logging.INFO):
         detail = problems(body)
-        logger.info("client error %d %s %s%s", status, scope.get("method", ""), scope.get("path", ""),
-                    f": {detail}" if detail else "")
+        path = scope.get("path", "") if status != 404 else "<unknown path>"  # a client's path can be any text
+        logger.info("client error %d %s %s%s", status, scope.get("method", ""), path, f": {detail}" if detail else "")
 
 
 def quiet_client_errors(original: Callable[..., None],

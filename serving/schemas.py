@@ -18,12 +18,14 @@ EXAMPLE_TITLE = "المغرب يستضيف اجتماع التحالف الدو�
 EXAMPLE_SPORT = "فاز المنتخب المغربي على نظيره البرازيلي بهدفين نظيفين في مباراة ودية أقيمت مساء السبت بمدينة طنجة."
 
 
-_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f]")
+# anything but whitespace, control characters and the invisible formatting marks of Arabic text (Arabic letter mark,
+# zero-width and direction marks, byte order mark, soft hyphen)
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
 def _not_blank(value: str) -> str:
-    if not _VISIBLE.search(value):  # whitespace and control characters (e.g. NUL) only
-        raise ValueError("text is blank (only whitespace or control characters); send the article body")
+    if not _VISIBLE.search(value):
+        raise ValueError("text is blank (only whitespace, control or invisible characters); send the article body")
     return value
 
 
@@ -178,8 +180,8 @@ class ErrorDetail(BaseModel):
                                   "`unsupported_media_type`, `unknown_label`, `method_unavailable`, `not_found`, "
                                   "`method_not_allowed`.", json_schema_extra={"example": "value_error"})
     msg: str = Field(description="The problem and how to fix it, for people.",
-                     json_schema_extra={"example": "Value error, text is blank (only whitespace or control "
-                                                   "characters); send the article body"})
+                     json_schema_extra={"example": "Value error, text is blank (only whitespace, control "
+                                                   "or invisible characters); send the article body"})
 
 
 class ErrorResponse(BaseModel):  # the shape serving.limits.error_body builds
@@ -189,6 +191,6 @@ class ErrorResponse(BaseModel):  # the shape serving.limits.error_body builds
 
     error: str = Field(description="Summary for logs and people: `field: msg` for each problem (the first five), "
                                    "separated by `; `.",
-                       json_schema_extra={"example": "texts[1]: Value error, text is blank (only whitespace or "
-                                                     "control characters); send the article body"})
+                       json_schema_extra={"example": "texts[1]: Value error, text is blank (only whitespace, "
+                                                     "control or invisible characters); send the article body"})
     detail: list[ErrorDetail] = Field(min_length=1, description="Every problem found, one entry each.")

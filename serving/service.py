@@ -25,7 +25,8 @@ One service, one process, the artefact loaded once with ``training.load``:
   real error responses, and GET /metadata.
 
 The model is the store entry named by ``ARABIC_NEWS_MODEL_TAG`` (a full tag, or a name meaning its promoted,
-else newest, version), default ``training.registry.default_tag("arabic-news-topics")``. It is referenced
+else newest, version); else, run from a built Bento, the model it packs; else
+``training.registry.default_tag("arabic-news-topics")``. It is referenced
 at class level with ``bentoml.models.BentoModel`` so ``bentoml build`` packs it into the Bento. A tag that
 is not in the store, or whose files are incomplete or corrupt, stops the server at import, with a message
 naming the tag and the problem, in one line (exit status 1).
@@ -44,7 +45,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-from .logs import StartupError, env_int, follow_bentoml_log_level, one_line_startup_errors, quiet_client_errors  # noqa: E402
+from .logs import (  # noqa: E402
+    StartupError,
+    env_bool,
+    env_int,
+    follow_bentoml_log_level,
+    one_line_startup_errors,
+    quiet_client_errors,
+)
 
 one_line_startup_errors()  # first: the imports below can fail to start (serving.bentoml_internals' version check)
 follow_bentoml_log_level()
@@ -95,7 +103,7 @@ REQUEST_TIMEOUT_S = env_int("ARABIC_NEWS_TIMEOUT_S", 120)
 # Each worker process loads its own copy of the model and batches its own connections; one worker suits a
 # small machine (batches grow with the concurrent requests it sees).
 WORKERS = env_int("ARABIC_NEWS_WORKERS", 1)
-ACCESS_LOG = os.environ.get("ARABIC_NEWS_ACCESS_LOG", "1").lower() not in ("0", "false", "no")
+ACCESS_LOG = env_bool("ARABIC_NEWS_ACCESS_LOG", True)
 
 
 class ModelUnavailableError(StartupError):
@@ -104,10 +112,23 @@ class ModelUnavailableError(StartupError):
     restarting a worker that cannot load the model."""
 
 
+def packed_tag(bento_file: Path = Path(__file__).resolve().parents[2] / "bento.yaml") -> str | None:
+    """The model a built Bento packs, when this code runs from one (``<bento>/src/serving/service.py``): a Bento
+    serves what it was built with, not what the local store promotes since."""
+    if not bento_file.is_file():
+        return None
+    import yaml
+
+    info = yaml.safe_load(bento_file.read_text(encoding="utf-8")) or {}
+    models = [m for service in info.get("services") or [] for m in service.get("models") or []] + (info.get("models") or [])
+    return next((str(m["tag"]) for m in models if isinstance(m, dict) and m.get("tag")), None)
+
+
 def configured_tag() -> str:
-    """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG`` or the default name, after checking that
-    the entry's artefact is complete and unchanged (every file against the manifest's checksums)."""
-    reference = tag = os.environ.get(registry.TAG_ENV) or registry.DEFAULT_NAME
+    """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG``, else the model a built Bento packs, else the
+    default name; after checking that the entry's artefact is complete and unchanged (every file against the
+    manifest's checksums)."""
+    reference = tag = os.environ.get(registry.TAG_ENV) or packed_tag() or registry.DEFAULT_NAME
     if registry.is_path(reference):
         raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={reference}: it takes a model store tag (NAME or "
                                     "NAME:VERSION, see `python -m training models list`), not a path; put a run's "
@@ -119,6 +140,7 @@ def configured_tag() -> str:
     except (registry.RegistryError, ArtifactError) as exc:
         shown = reference if tag == reference else f"{reference} ({tag})"
         origin = f"{registry.TAG_ENV}={shown}" if os.environ.get(registry.TAG_ENV) else \
+            f"{shown} (the model this Bento packs)" if packed_tag() else \
             f"{shown} (the default; set {registry.TAG_ENV} to serve another model)"
         raise ModelUnavailableError(f"cannot serve {origin}: {exc}") from None
     return tag

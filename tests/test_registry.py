@@ -68,12 +68,13 @@ def test_register_version_promote_and_rollback(tmp_path: Path, model_name: str, 
 
 
 def test_unknown_tags_are_explained(model_name: str, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(RegistryError, match=f"'{model_name}:latest' is not in the BentoML store"):
+    with pytest.raises(RegistryError, match=f"model '{model_name}' is not in the BentoML store"):  # as typed
         registry.resolve(model_name)
     assert main(["models", "promote", f"{model_name}:nope"]) == 2
     assert "is not in the BentoML store" in capsys.readouterr().err
-    assert main(["models", "promote", model_name]) == 2
-    assert "give the version to serve, NAME:VERSION" in capsys.readouterr().err
+    for bare in (model_name, f"{model_name}:latest"):  # both mean "the newest", which may not be the one meant
+        assert main(["models", "promote", bare]) == 2
+        assert "give the version to serve, NAME:VERSION" in capsys.readouterr().err
     assert main(["predict", "--model", f"{model_name}:nope", "--text", "نص"]) == 2
 
 
@@ -179,6 +180,9 @@ def test_label_set_change_needs_promote_always(tmp_path: Path, model_name: str) 
     assert "predicts the labels ['diplomacy', 'sport']" in kept["registered"]["message"]
     assert "serving a new label set is your decision" in kept["registered"]["message"]
     assert "evaluate" not in kept["registered"]["message"]  # no article set scores both on the same topics
+    # test articles the served model trained on too: the label sets still decide the advice
+    both = retrain(tmp_path, "both", model_name, three, evaluation_rows() + training_rows()[:3], labels=labels)
+    assert both["champion"]["labels_differ"] and "evaluate" not in both["registered"]["message"]
     assert registry.default_tag(model_name) == first["registered"]["tag"]
     forced = retrain(tmp_path, "forced", model_name, three, evaluation_rows(), promote="always", labels=labels)
     assert registry.default_tag(model_name) == forced["registered"]["tag"]
@@ -196,3 +200,22 @@ def test_existing_run_directory_needs_overwrite(tmp_path: Path, capsys: pytest.C
     assert main(["train", "--out", str(out), "--overwrite", "--baseline.classifiers", "logreg",
                  "--baseline.c-values", "4"]) == 0
     assert json.loads((out / "report.json").read_text())["best"] == "baseline"
+
+
+def test_corrupt_store_metadata_is_named_in_one_line(baseline_run: dict, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+    import uuid
+
+    name = f"topics-metadata-{uuid.uuid4().hex[:8]}"
+    tag = registry.register(baseline_run["best_artifact"], name)["tag"]
+    entry = registry.bentoml_home() / "models" / name
+    metadata = entry / tag.split(":")[1] / "model.yaml"
+    metadata.write_text("garbage: [\n", encoding="utf-8")
+    try:
+        for command in (["models", "show", tag], ["models", "list"], ["predict", "--model", name, "--text", "نص"]):
+            assert main(command) == 2, command
+            last = capsys.readouterr().err.strip().splitlines()[-1]
+            assert last.startswith(f"error: {metadata} line 2: the store entry's metadata is corrupt ("), last
+            assert last.endswith("restore it, or delete that version's directory"), last
+    finally:
+        shutil.rmtree(entry)  # the session's other tests list the store

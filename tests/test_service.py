@@ -14,13 +14,24 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from server_process import ServerStartError, free_port, log_tail, start_bentoml, stop, wait_ready
+from server_process import (
+    REPO,
+    ServerStartError,
+    free_port,
+    log_tail,
+    server_env,
+    start,
+    start_bentoml,
+    stop,
+    wait_ready,
+)
 
 import training
 from serving.schemas import ErrorResponse
@@ -230,6 +241,7 @@ BAD_JSON = [
     ("empty list", {"texts": []}, "texts", "too_short"),
     ("65 texts", {"texts": ["نص"] * 65}, "texts", "too_long"),
     ("blank text", {"texts": ["نص", "  \n\t "]}, "texts[1]", "value_error"),
+    ("invisible marks only", {"texts": ["نص", "\u200f\u200e\u200b\u00a0\u061c"]}, "texts[1]", "value_error"),
     ("text over 100,000 characters", {"texts": ["ا" * 100_001]}, "texts[0]", "string_too_long"),
     ("texts not a list", {"texts": "نص"}, "texts", "list_type"),
     ("a text that is a number", {"texts": [42]}, "texts[0]", "string_type"),
@@ -447,12 +459,14 @@ def test_client_errors_are_one_info_line_without_the_text(client, server) -> Non
     offset = len(server["log"].read_text(encoding="utf-8", errors="replace"))
     bad = client.post("/classify", json={"texts": [f"{ARABIC} {marker}", " "], f"{SPORT} {marker}": 1})
     plain = client.post("/classify", content=f"{ARABIC} {marker}".encode(), headers={"content-type": "text/plain"})
-    assert (bad.status_code, plain.status_code) == (400, 415)
-    logged = _log_since(server["log"], offset, "client error 415 POST /classify")
+    lost = client.get("/no/such/endpoint")  # only the access log records a request's path (docs/serving.md)
+    assert (bad.status_code, plain.status_code, lost.status_code) == (400, 415, 404)
+    logged = _log_since(server["log"], offset, "client error 404 GET")
     errors = [line for line in logged.splitlines() if "client error" in line]
-    assert len(errors) == 2 and all("[INFO]" in line for line in errors), logged
+    assert len(errors) == 3 and all("[INFO]" in line for line in errors), logged
     assert errors[0].endswith("client error 400 POST /classify: texts[1] value_error, <unknown> extra_forbidden")
     assert errors[1].endswith("client error 415 POST /classify: body unsupported_media_type")
+    assert "client error 404 GET <unknown path>" in errors[2], errors[2]
     assert marker not in logged and ARABIC[:20] not in logged and SPORT[:20] not in logged, logged
     assert "Traceback" not in logged and "[ERROR]" not in logged, logged
 
@@ -514,6 +528,8 @@ def test_a_malformed_setting_stops_the_server_in_one_line(server, tmp_path) -> N
     output = _startup_failure(server["tag"], tmp_path / "timeout.log", ARABIC_NEWS_TIMEOUT_S="0.5")
     _one_error_line(output, "error: ARABIC_NEWS_TIMEOUT_S='0.5': expected a whole number of at least 1 (e.g. 120); "
                             "unset it for the default, 120")
+    output = _startup_failure(server["tag"], tmp_path / "access.log", ARABIC_NEWS_ACCESS_LOG="offf")
+    _one_error_line(output, "error: ARABIC_NEWS_ACCESS_LOG='offf': expected 1/0, true/false, yes/no or on/off")
 
 
 def test_a_trace_exporter_that_is_not_installed_stops_the_server_in_one_line(server, tmp_path) -> None:
@@ -540,6 +556,31 @@ def test_corrupt_model_entry_fails_fast_naming_tag_and_file(baseline_run: dict, 
         handle.write(b"\x00corrupt\x00")
     line = _one_error_line(_startup_failure(tag, tmp_path / "corrupt.log"))
     assert tag in line and f"{model_file.name} is corrupt" in line, line
+
+
+def test_a_built_bento_serves_the_model_it_packs(baseline_run: dict, tmp_path) -> None:
+    """`bentoml serve` of a Bento on the machine that built it: the version it packs, not the one promoted since."""
+    import httpx
+
+    from training.registry import promote, register
+
+    name = f"topics-bento-{uuid.uuid4().hex[:8]}"
+    packed = register(baseline_run["best_artifact"], name)["tag"]
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=REPO, capture_output=True,
+                           text=True, timeout=600, env=server_env(ARABIC_NEWS_MODEL_TAG=packed))
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    bento = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    promote(register(baseline_run["best_artifact"], name)["tag"])
+    port, log = free_port(), tmp_path / "bento.log"
+    proc = start([sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)], log)
+    try:
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
+        assert httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=10).json()["model"] == packed
+    finally:
+        stop(proc)
 
 
 def test_sigterm_shuts_down_cleanly(baseline_run: dict, tmp_path) -> None:

@@ -63,6 +63,12 @@ def test_suggest_writes_distinct_balanced_articles_identically_for_a_seed(model:
     assert again == first
     assert main(["suggest", "--model", model, "--pool", str(pool), "--out", str(tmp_path / "c.csv"),
                  "--batch-size", "0"]) == 2
+    sheet = tmp_path / "a" / "to_label.csv"
+    filled = sheet.read_bytes()
+    assert main(["suggest", "--model", model, "--pool", str(pool), "--out", str(sheet)]) == 2  # being labelled
+    assert sheet.read_bytes() == filled
+    assert main(["suggest", "--model", model, "--pool", str(pool), "--out", str(sheet), "--overwrite", "--n", "60",
+                 "--seed", "3"]) == 0
     for suffix in (".label-studio.json", ".label-studio.xml"):
         assert (tmp_path / "a" / f"to_label{suffix}").read_bytes() == (tmp_path / "b" / f"to_label{suffix}").read_bytes()
 

@@ -73,16 +73,11 @@ class PredictConfig:
             raise ConfigError(f"--batch-size: expected a positive number, found {self.batch_size}")
 
 
-def model_directory(reference: str) -> Path:
-    """The artefact directory of ``reference``: a directory, or else a model store tag."""
-    from .registry import locate
-
-    return locate(reference)[1]
-
-
 def load_model(reference: str) -> Classifier:
     """An artefact directory, or else a model store tag."""
-    return load(model_directory(reference))
+    from .registry import locate
+
+    return load(locate(reference)[1])
 
 
 def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: str) -> Any:

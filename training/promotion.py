@@ -42,6 +42,11 @@ def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bi
 
     test = data.test
     champion = {"tag": tag, "compared": False, "articles": len(test), "new_test_macro_f1": new_test["macro_f1"]}
+    model = load(artifact_dir)
+    if set(model.labels) != set(data.label_names):  # first: no article set can compare them, overlap or not
+        return champion | {"labels_differ": True, "labels": list(model.labels),
+                           "reason": f"{tag} predicts the labels {sorted(model.labels)}, the new version "
+                                     f"{sorted(data.label_names)}"}
     seen = recorded_hashes(artifact_dir)
     if seen is None:
         return champion | {"reason": f"{tag} does not record its training articles (trained before they were "
@@ -51,11 +56,6 @@ def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bi
         return champion | {"overlap": len(overlap), "overlap_ids": overlap[:20],
                            "reason": f"{tag} was trained on {len(overlap)} of this run's {len(test)} test articles "
                                      f"(e.g. {', '.join(overlap[:3])}), so its score there would flatter it"}
-    model = load(artifact_dir)
-    if set(model.labels) != set(data.label_names):
-        return champion | {"labels_differ": True, "labels": list(model.labels),
-                           "reason": f"{tag} predicts the labels {sorted(model.labels)}, the new version "
-                                     f"{sorted(data.label_names)}"}
     metrics = score_model(model, test, bins)
     metrics.pop("misclassified")
     return champion | {"compared": True, "test": metrics,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .artifact import ArtifactError, read_manifest, verify_files, write_json_atomic
 
@@ -32,6 +33,20 @@ def _bentoml():
     return bentoml
 
 
+@contextmanager
+def _store_metadata() -> Iterator[None]:
+    """A store entry whose model.yaml is damaged: one line naming the file, not a YAML traceback."""
+    import yaml
+
+    try:
+        yield
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.name} line {mark.line + 1}" if mark else f"a model.yaml under {bentoml_home()}"
+        raise RegistryError(f"{where}: the store entry's metadata is corrupt ({getattr(exc, 'problem', None) or exc}); "
+                            "restore it, or delete that version's directory") from None
+
+
 def bentoml_home() -> Path:
     return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
 
@@ -49,20 +64,23 @@ def _promotions() -> dict[str, str]:
         raise RegistryError(f"{_promotions_file()}: unreadable ({exc}); delete it to serve the newest versions") from None
 
 
-def _get(tag: str) -> Any:
+def _get(tag: str, shown: str | None = None) -> Any:
+    """The store entry of ``tag``; a missing one is reported as ``shown`` (what the user typed), else as ``tag``."""
     bentoml = _bentoml()
     try:
         parsed = bentoml.Tag.from_taglike(tag)
     except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # BentoML raises either for a malformed tag
         raise RegistryError(f"{tag!r} is not a model tag ({exc}); expected NAME or NAME:VERSION") from None
     try:
-        return bentoml.models.get(parsed)
+        with _store_metadata():
+            return bentoml.models.get(parsed)
     except bentoml.exceptions.NotFound:
-        raise _not_stored(tag) from None
+        raise _not_stored(shown or tag) from None
 
 
 def _not_stored(tag: str) -> RegistryError:
-    known = sorted({str(m.tag.name) for m in _bentoml().models.list()})
+    with _store_metadata():
+        known = sorted({str(m.tag.name) for m in _bentoml().models.list()})
     return RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; stored models: "
                          f"{', '.join(known) or 'none'} (train with --register, see `models list`)")
 
@@ -111,7 +129,8 @@ def list_models(name: str | None = None) -> list[dict]:
     promoted = _promotions()
     entries = []
     try:
-        stored = bentoml.models.list(name) if name else bentoml.models.list()
+        with _store_metadata():
+            stored = bentoml.models.list(name) if name else bentoml.models.list()
     except bentoml.exceptions.NotFound:
         raise _not_stored(name) from None
     except (ValueError, bentoml.exceptions.BentoMLException) as exc:  # a malformed name
@@ -155,7 +174,7 @@ def show(tag: str) -> dict:
 
 def promote(tag: str) -> str:
     """Make ``tag`` (NAME:VERSION) the version served by default for its name."""
-    if ":" not in tag:  # to BentoML a bare name is its newest version, which need not be the one meant
+    if ":" not in tag or tag.endswith(":latest"):  # to BentoML both mean the newest version, maybe not the one meant
         raise RegistryError(f"models promote {tag}: give the version to serve, NAME:VERSION (see `models list`)")
     model = _get(tag)
     read_manifest(Path(model.path) / ARTIFACT_DIR)
@@ -169,7 +188,8 @@ def served_tag(name: str = DEFAULT_NAME) -> str | None:
     """The version of ``name`` served now, None when the store has no version of it."""
     bentoml = _bentoml()
     try:
-        return default_tag(name) if bentoml.models.list(name) else None
+        with _store_metadata():
+            return default_tag(name) if bentoml.models.list(name) else None
     except bentoml.exceptions.NotFound:
         return None
 
@@ -188,7 +208,7 @@ def default_tag(name: str = DEFAULT_NAME) -> str:
             return str(_get(promoted).tag)
         except RegistryError:
             pass
-    return str(_get(f"{name}:latest").tag)
+    return str(_get(f"{name}:latest", shown=name).tag)
 
 
 def is_path(reference: str) -> bool:

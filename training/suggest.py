@@ -40,7 +40,8 @@ from .artifact import load, write_json_atomic, write_text_atomic
 from .config import ConfigError, setting
 from .data.identity import canonical, content_hash
 from .data.loading import DataError
-from .predict import ColumnsConfig, model_directory, read_input, report_skipped, score_batches
+from .predict import ColumnsConfig, read_input, report_skipped, score_batches
+from .registry import locate
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class SuggestConfig:
     shortlist: int = setting(5, "Diversity is sought among the shortlist x n most uncertain articles.")
     rare_boost: float = setting(1.0, "Weight of the boost for articles likely of rare topics (0: uncertainty only).")
     batch_size: int = setting(64, "Articles per call to the model.")
+    overwrite: bool = setting(False, "Replace an existing --out and its Label Studio files (otherwise refused: "
+                                     "annotators may be filling the sheet in).")
     on_error: Literal["stop", "skip"] = setting("stop", "A pool row that cannot be read: stop, or skip and list it.")
     data: ColumnsConfig = setting(ColumnsConfig(), "Pool columns (default: as the model's training data).")
 
@@ -200,7 +203,11 @@ def run_suggest(config: SuggestConfig) -> int:
     from .data.label_studio import import_tasks, labelling_config
     from .promotion import recorded_hashes  # what the model was fitted and selected on: not worth labelling again
 
-    directory = model_directory(config.model)
+    csv_path, tasks_path, xml_path = output_paths(config.out)
+    if not config.overwrite and (existing := [p for p in (csv_path, tasks_path, xml_path) if p.exists()]):
+        raise ConfigError(f"{existing[0]}: already exists (a sheet being labelled?); choose another --out, or add "
+                          "--overwrite to replace it")
+    model_version, directory = locate(config.model)  # a store name as the NAME:VERSION it resolved to
     model = load(directory)
     articles = read_input(config.pool, config.data, model, config.on_error)
     keep, known = distinct(articles.texts, articles.titles, recorded_hashes(directory) or set())
@@ -223,9 +230,8 @@ def run_suggest(config: SuggestConfig) -> int:
         rows.append({"id": articles.ids[keep[i]], "source": sources[i], "title": titles[i], "text": texts[i],
                      "label": model.labels[top], "score": round(float(scores[i, top]), 4),
                      "margin": round(float(margin[i]), 4)})
-    csv_path, tasks_path, xml_path = output_paths(config.out)
     write_text_atomic(csv_path, annotator_csv(rows))
-    write_json_atomic(tasks_path, import_tasks(rows, config.model))
+    write_json_atomic(tasks_path, import_tasks(rows, model_version))
     write_text_atomic(xml_path, labelling_config(model.labels, model.multi_label))
     by_source = {s: sum(r["source"] == s for r in rows) for s in sorted({r["source"] for r in rows})}
     print(f"suggested {len(rows)} of {len(keep)} distinct unlabelled articles"

@@ -320,13 +320,15 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
         "config": config.to_dict(),
         "timings": {"data_seconds": round(data_seconds, 2), "total_seconds": round(time.perf_counter() - started, 2)},
     }
+    from .evaluation.report import write_reports
+
     if config.register:
         from .promotion import register_challenger
 
+        write_reports(report, run_dir)  # first the run, complete: an interrupted registration leaves it behind
+        write_json_atomic(run_dir / "report.json", report)
         report["registered"] = register_challenger(winner.path, config.model_name, report, data, config.promote)
         logger.debug("%s", report["registered"]["message"])  # the CLI's summary prints it; the report keeps it
-    from .evaluation.report import write_reports
-
     write_reports(report, run_dir)
     write_json_atomic(run_dir / "report.json", report)
     return report
