@@ -128,7 +128,8 @@ def configured_tag() -> str:
     """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG``, else the model a built Bento packs, else the
     default name; after checking that the entry's artefact is complete and unchanged (every file against the
     manifest's checksums)."""
-    reference = tag = os.environ.get(registry.TAG_ENV) or packed_tag() or registry.DEFAULT_NAME
+    packed = packed_tag()
+    reference = tag = os.environ.get(registry.TAG_ENV) or packed or registry.DEFAULT_NAME
     if registry.is_path(reference):
         raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={reference}: it takes a model store tag (NAME or "
                                     "NAME:VERSION, see `python -m training models list`), not a path; put a run's "
@@ -140,7 +141,7 @@ def configured_tag() -> str:
     except (registry.RegistryError, ArtifactError) as exc:
         shown = reference if tag == reference else f"{reference} ({tag})"
         origin = f"{registry.TAG_ENV}={shown}" if os.environ.get(registry.TAG_ENV) else \
-            f"{shown} (the model this Bento packs)" if packed_tag() else \
+            f"{shown} (the model this Bento packs)" if packed else \
             f"{shown} (the default; set {registry.TAG_ENV} to serve another model)"
         raise ModelUnavailableError(f"cannot serve {origin}: {exc}") from None
     return tag

@@ -39,11 +39,6 @@ def _rows(splits) -> list[tuple[object, int, list[str]]]:
     return [(split, row, labels) for split in splits for row, labels in enumerate(split.labels)]
 
 
-def _where(split, row: int) -> str:
-    locations = getattr(split, "locations", None)
-    return locations[row] if locations else f"{split.origin} ({split.name} split) article {split.ids[row]}"
-
-
 def _known_list(labels: Sequence[str]) -> str:
     return ",".join(labels)
 
@@ -92,7 +87,7 @@ def check_labels(splits: Sequence, config: DataConfig, expected_labels: Sequence
                 if label not in declared:
                     hint = _look_alike(label, declared)
                     raise DataError(
-                        f"{_where(split, row)}: label {label!r} is not one the served model knows"
+                        f"{split.where(row)}: label {label!r} is not one the served model knows"
                         + (f" (did you mean {hint!r}?)" if hint else "")
                         + f"; the served model knows {sorted(declared)}; to add a topic pass --data.labels with the "
                         f"full new set, e.g. --data.labels {_known_list(sorted(set(declared) | {label}))}")
@@ -107,7 +102,7 @@ def _check_joined(label: str, known: set[str], config: DataConfig, split, row: i
         parts = [part.strip() for part in label.split(delimiter) if part.strip()]
         if len(parts) > 1 and all(part in known for part in parts):
             shown = "tab" if delimiter == "\t" else repr(delimiter)
-            raise DataError(f"{_where(split, row)}: label {label!r} looks like two labels separated by {shown}: "
+            raise DataError(f"{split.where(row)}: label {label!r} looks like two labels separated by {shown}: "
                             f"pass --data.label-delimiter {shown}")
 
 
@@ -136,7 +131,7 @@ def _check_typos(splits: Sequence, counts: Counter) -> None:
             rows = lambda n: f"{n} row{'s' if n != 1 else ''}"  # noqa: E731
             declared = _known_list(sorted(counts))
             raise DataError(
-                f"{_where(split, row)}: label {label!r} ({rows(count)}) looks like a typo of {target!r} "
+                f"{split.where(row)}: label {label!r} ({rows(count)}) looks like a typo of {target!r} "
                 f"({rows(counts[target])}): fix the row, or declare the label set with --data.labels {declared} "
                 "if it is a new topic")
 
@@ -150,7 +145,7 @@ def label_set(config: DataConfig, train, validation, test, expected_labels: Sequ
             unknown = [label for label in labels if label not in allowed]
             if unknown:
                 hint = _look_alike(unknown[0], allowed)
-                raise DataError(f"{_where(split, row)}: label {unknown[0]!r} is not in the label set {allowed}"
+                raise DataError(f"{split.where(row)}: label {unknown[0]!r} is not in the label set {allowed}"
                                 + (f" (did you mean {hint!r}?)" if hint else "")
                                 + "; fix the row or add the label to --data.labels")
         missing = [label for label in allowed if not train_labels[label]]
@@ -163,7 +158,7 @@ def label_set(config: DataConfig, train, validation, test, expected_labels: Sequ
         for split, row, labels in _rows((validation, test)):
             for label in labels:
                 if label not in train_labels:
-                    raise DataError(f"{_where(split, row)} ({split.name} split): label {label!r} has no training "
+                    raise DataError(f"{split.where(row)} ({split.name} split): label {label!r} has no training "
                                     f"examples; labels seen in training: {label_names}. Fix the label or add training "
                                     "articles for it")
         unseen = sorted(set(expected_labels or ()) - set(label_names))

@@ -42,8 +42,10 @@ class Split:
         return matrix
 
     def where(self, row: int) -> str:
-        """Where article ``row`` came from, for messages: its file and line, else its split (or origin) and id."""
-        return self.locations[row] if self.locations else f"{self.origin or self.name} article {self.ids[row]}"
+        """Where article ``row`` came from, for messages: its file and line, else its origin, split and id."""
+        if self.locations:
+            return self.locations[row]
+        return f"{self.origin + ' ' if self.origin else ''}({self.name} split) article {self.ids[row]}"
 
     def subset(self, rows: Sequence[int], name: str | None = None) -> "Split":
         pick = lambda values: [values[i] for i in rows]  # noqa: E731
