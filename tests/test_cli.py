@@ -150,6 +150,8 @@ def test_help_all_works_on_every_command(capsys: pytest.CaptureFixture) -> None:
     (["--baseline.char-ngrams", "4", "2"], "--baseline.char-ngrams 4 2: expected MIN MAX"),
     (["--baseline.min-df", "0"], "--baseline.min-df and --baseline.max-features: expected counts of 1 or more"),
     (["--baseline.max-df", "0"], "--baseline.max-df 0.0: expected a fraction in (0, 1]"),
+    (["--baseline.c-values", "0"], "--baseline.c-values 0.0: C is the inverse regularisation strength and must be above 0"),
+    (["--baseline.svm-c-values", "1", "-1"], "--baseline.svm-c-values 1.0 -1.0: C is the inverse regularisation"),
     (["--models", "baseline,baseline"], "--models baseline,baseline: expected each candidate once"),
     (["--models", "baseline,ensemble"], "--models ensemble needs baseline and transformer"),
 ])

@@ -10,7 +10,7 @@ from retraining_data import evaluation_rows, training_rows, write_jsonl
 
 from training.artifact import load
 from training.cli import main
-from training.config import DataConfig, TrainConfig
+from training.config import LabelledColumnsConfig, TrainConfig
 from training.data.loading import DataError
 from training.data.splits import Split
 from training.evaluation.evaluate import calibration, evaluate_models
@@ -83,7 +83,7 @@ def test_unknown_label_and_missing_data(two_models: tuple[Path, Path], tmp_path:
     rows[4]["topic"] = "weather"
     data = write_jsonl(tmp_path / "eval.jsonl", rows)
     with pytest.raises(DataError, match=r"eval.jsonl line 5 \(id d2\): label 'weather' is unknown to model"):
-        evaluate_models({str(right): load(right)}, DataConfig(path=str(data)))
+        evaluate_models({str(right): load(right)}, LabelledColumnsConfig(path=str(data)))
     assert main(["evaluate", str(right), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
     assert "label 'weather' is unknown to model" in capsys.readouterr().err
     assert not (tmp_path / "o" / "evaluation.json").exists()
@@ -92,3 +92,52 @@ def test_unknown_label_and_missing_data(two_models: tuple[Path, Path], tmp_path:
     # flags override the model's own columns: `text` does not exist in this file
     assert main(["evaluate", str(right), "--data", str(data), "--data.text-column", "headline"]) == 2
     assert "missing column 'headline'" in capsys.readouterr().err
+
+
+def test_a_flag_is_honoured_even_when_it_names_the_default(two_models: tuple[Path, Path], tmp_path: Path) -> None:
+    right, _ = two_models  # trained on `body`: only the flag makes it read `text`, the default's name
+    data = write_jsonl(tmp_path / "eval.jsonl", evaluation_rows(text_column="text", label_column="topic"))
+    out = tmp_path / "o"
+    assert main(["evaluate", str(right), "--data", str(data), "--data.text-column", "text", "--out", str(out)]) == 0
+    result = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert result["models"][str(right)]["accuracy"] == pytest.approx(5 / 6)
+
+
+def test_labels_are_read_as_training_reads_them(two_models: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    right, _ = two_models
+    rows = evaluation_rows(text_column="body", label_column="topic")
+    rows[0]["topic"] = " Sport "  # case and spaces folded into the model's spelling
+    data = write_jsonl(tmp_path / "eval.jsonl", rows)
+    result = evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
+    assert result["models"]["right"]["accuracy"] == pytest.approx(5 / 6)
+    rows[4]["topic"] = "diplomacy;sport"
+    write_jsonl(data, rows)
+    with pytest.raises(DataError, match=r"line 5 \(id d2\): label 'diplomacy;sport' looks like two labels separated by "
+                                        r"';': pass --data.label-delimiter ';'"):
+        evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
+    primary_first = LabelledColumnsConfig(path=str(data), label_delimiter=";")
+    assert evaluate_models({"right": load(right)}, primary_first)["models"]["right"]["accuracy"] == pytest.approx(5 / 6)
+    # an optional column named on the command line must exist: a typo is not "no titles"
+    assert main(["evaluate", str(right), "--data", str(data), "--data.title-column", "headlin"]) == 2
+    err = capsys.readouterr().err
+    assert "missing column 'headlin' (given with --data.title-column)" in err and "Traceback" not in err
+
+
+def test_models_reading_different_articles_are_named(two_models: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    right, _ = two_models
+    rows = [{**row, "ref": f"r{n}"} for n, row in enumerate(training_rows(text_column="body", label_column="topic"))]
+    by_ref = train_tiny(tmp_path / "by-ref", rows, text_column="body", label_column="topic", id_column="ref")
+    data = write_jsonl(tmp_path / "eval.jsonl", [{**row, "ref": f"r-{row['id']}"}
+                                                 for row in evaluation_rows(text_column="body", label_column="topic")])
+    assert main(["evaluate", str(right), str(by_ref), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"{right} and {by_ref} read different articles from it with their own column settings (article 1: 's1' vs " \
+           "'r-s1'); give the columns explicitly" in err
+    # a run directory is not a model: its models are named, the best first
+    run_directory = right.parent.parent
+    assert main(["evaluate", str(run_directory), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run_directory}: a training run, not an artefact; give one of its models, such as its best {right} " \
+           "(it has baseline)" in err and "Traceback" not in err

@@ -54,6 +54,16 @@ def test_per_source_metrics_match_hand_computed_values() -> None:
     json.dumps(result)  # report.json must be able to hold it
 
 
+def test_macro_f1_leaves_out_labels_neither_true_nor_predicted() -> None:
+    # truth x x y, predicted x y y: x F1 2/3, y F1 2/3; z is in no article and never predicted
+    result = evaluate_scores(one_hot(["x", "y", "y"]), split_of(["x", "x", "y"], ["", "", ""]), LABELS, False)
+    assert result["macro_f1"] == pytest.approx(2 / 3)  # not (2/3 + 2/3 + 0) / 3
+    assert result["per_class"]["z"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # a label predicted but never true is a real error, so it counts: truth x x y, predicted x y z
+    result = evaluate_scores(one_hot(["x", "y", "z"]), split_of(["x", "x", "y"], ["", "", ""]), LABELS, False)
+    assert result["macro_f1"] == pytest.approx((2 / 3 + 0 + 0) / 3)  # y: TP 0, FP 1, FN 1 -> 0; z: FP 1 -> 0
+
+
 def test_no_per_source_metrics_with_fewer_than_two_sources() -> None:
     truth = ["x", "y", "z"]
     for sources in (["A", "A", "A"], ["", "", ""], ["A", "", ""]):

@@ -51,7 +51,7 @@ def test_every_table_format_keeps_ids_and_classifies(model: str, tmp_path: Path,
     assert rows[0]["arabic_ratio"] == 1.0 and abs(sum(rows[0]["scores"].values()) - 1) < 1e-3
 
 
-def test_folder_of_text_files_and_other_columns(model: str, tmp_path: Path) -> None:
+def test_folder_of_text_files_and_other_columns(model: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "match.txt").write_text(SPORT, encoding="utf-8")
@@ -64,6 +64,9 @@ def test_folder_of_text_files_and_other_columns(model: str, tmp_path: Path) -> N
                     "--data.title-column", "headline")
     assert [(r["id"], r["label"]) for r in rows] == [("k1", "sport")]
     assert main(["predict", "--model", model, "--input", str(renamed)]) == 2  # the model's own column: text
+    misnamed = ["--data.text-column", "body", "--data.title-column", "headlines"]  # a typo is not "no titles"
+    assert main(["predict", "--model", model, "--input", str(renamed), *misnamed]) == 2
+    assert "missing column 'headlines' (given with --data.title-column)" in capsys.readouterr().err
 
 
 def test_csv_output_has_one_score_column_per_label(model: str, tmp_path: Path) -> None:
@@ -107,8 +110,8 @@ def test_stdout_is_jsonl(model: str, tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_a_models_training_file_format_is_not_forced_on_other_files(tmp_path: Path) -> None:
     """Columns come from the model's manifest; encoding and CSV delimiter are the training file's own, so another
     file is detected afresh (a model trained on a Windows-1256 ';' CSV used to read UTF-8 JSONL as Windows-1256)."""
+    from training.config import ColumnsConfig
     from training.data.articles import read_articles
-    from training.predict import ColumnsConfig
 
     manifest = {"config": {"data": {"text_column": "body", "title_column": "headline", "encoding": "cp1256",
                                     "csv_delimiter": ";"}}}

@@ -15,7 +15,7 @@ from .settings import ConfigError, check, config_from_args, setting
 from .settings import load_config_file as _load_config_file
 
 __all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_file", "TrainConfig", "DataConfig",
-           "NormalizerConfig", "BaselineConfig", "CompactEncoderConfig", "TransformerConfig", "SelfTrainingConfig",
+           "ColumnsConfig", "LabelledColumnsConfig", "NormalizerConfig", "BaselineConfig", "CompactEncoderConfig", "TransformerConfig", "SelfTrainingConfig",
            "EnsembleConfig"]
 
 
@@ -23,6 +23,8 @@ __all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_f
 MODEL_NAME_PATTERN = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
 # How one file is written (detected per file unless given), as opposed to what its columns mean.
 FILE_FORMAT_FIELDS = ("encoding", "csv_delimiter")
+# Columns a file may lack (then nothing is read from them), unless the user named them.
+OPTIONAL_COLUMN_FIELDS = ("title_column", "labels_column", "source_column", "id_column")
 
 
 @dataclass
@@ -74,6 +76,11 @@ class DataConfig:
                 setattr(config, name, trained[name])
         return config
 
+    def named_columns(self) -> list[str]:
+        """The optional column settings given a non-default value: such a column must exist, since a misspelt name
+        would otherwise read as "no titles" or "no sources" without a word."""
+        return [name for name in OPTIONAL_COLUMN_FIELDS if getattr(self, name) not in (None, "", getattr(DataConfig, name))]
+
     def validate(self) -> None:
         for flag, size in (("--data.validation-size", self.validation_size), ("--data.test-size", self.test_size)):
             if not 0 < size < 1:
@@ -81,6 +88,47 @@ class DataConfig:
         if self.validation_size + self.test_size >= 1:
             raise ConfigError(f"--data.validation-size {self.validation_size} and --data.test-size {self.test_size} "
                               "leave nothing to train on; keep their sum under 1, such as 0.1 each")
+
+
+@dataclass
+class ColumnsConfig:
+    """Columns of the articles to read; empty: as the model's training data (its manifest). Encoding and CSV
+    delimiter: detected for each file unless given."""
+
+    text_column: str | None = setting(None, "Column holding the article body.", common=True)
+    title_column: str | None = setting(None, "Column holding the headline (optional).", common=True)
+    id_column: str | None = setting(None, "Column holding the article id (kept in the output).", common=True)
+    source_column: str | None = setting(None, "Column naming the publisher (metrics per source; suggest balances "
+                                              "over it).")
+    encoding: str | None = setting(None, "Text encoding: auto (detected) or a codec name such as cp1256.")
+    csv_delimiter: str | None = setting(None, "CSV field delimiter: auto or the character itself.")
+
+    def given(self) -> dict[str, Any]:
+        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)
+                if item.name != "path" and getattr(self, item.name) is not None}
+
+    def named_columns(self) -> list[str]:
+        """The optional columns given here (not inherited from the model): they must exist in the data."""
+        return [name for name in OPTIONAL_COLUMN_FIELDS if self.given().get(name)]
+
+    def resolve(self, manifest: dict) -> DataConfig:
+        """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
+        names = [item.name for item in dataclasses.fields(self) if item.name != "path"]
+        config = DataConfig.as_trained(manifest, self.given(), names)
+        config.path = getattr(self, "path", None)
+        return config
+
+
+@dataclass
+class LabelledColumnsConfig(ColumnsConfig):
+    """Labelled articles to evaluate on, and their columns; empty: as each model's training data (its manifest)."""
+
+    path: str | None = setting(None, "A data file, or a directory whose split files are all evaluated; required.",
+                               common=True)
+    label_column: str | None = setting(None, "Column holding the primary label (or every label, split on "
+                                              "--data.label-delimiter).", common=True)
+    labels_column: str | None = setting(None, "Optional multi-label column.")
+    label_delimiter: str | None = setting(None, "Delimiter of several labels in one string, such as '|'.")
 
 
 @dataclass
@@ -152,6 +200,11 @@ class BaselineConfig:
             raise ConfigError("--baseline.min-df and --baseline.max-features: expected counts of 1 or more")
         if not 0 < self.max_df <= 1:
             raise ConfigError(f"--baseline.max-df {self.max_df}: expected a fraction in (0, 1], 1.0 to keep every n-gram")
+        for flag, grid in (("--baseline.c-values", self.c_values), ("--baseline.svm-c-values", self.svm_c_values),
+                           ("--baseline.logreg-c-values", self.logreg_c_values)):
+            if any(c <= 0 for c in grid):
+                raise ConfigError(f"{flag} {' '.join(map(str, grid))}: C is the inverse regularisation strength and "
+                                  "must be above 0, such as 0.5 1 2")
         for kind in self.classifiers:
             if not (self.c_values or {"svm": self.svm_c_values, "logreg": self.logreg_c_values}[kind]):
                 raise ConfigError(f"--baseline.{kind}-c-values is empty; give at least one C (or --baseline.c-values)")

@@ -11,34 +11,16 @@ import io
 import json
 import logging
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from .artifact import Classifier, load, write_text_atomic
-from .config import DataConfig, setting
+from .config import ColumnsConfig, setting
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = (".jsonl", ".csv")
-
-
-@dataclass
-class ColumnsConfig:
-    """Columns of the articles to read; empty: as the model's training data (its manifest). Encoding and CSV
-    delimiter: detected for each file unless given."""
-
-    text_column: str | None = setting(None, "Column holding the article body.", common=True)
-    title_column: str | None = setting(None, "Column holding the headline (optional).", common=True)
-    id_column: str | None = setting(None, "Column holding the article id (kept in the output).", common=True)
-    source_column: str | None = setting(None, "Column naming the publisher (suggest balances over it).")
-    encoding: str | None = setting(None, "Text encoding: auto (detected) or a codec name such as cp1256.")
-    csv_delimiter: str | None = setting(None, "CSV field delimiter: auto or the character itself.")
-
-    def resolve(self, manifest: dict) -> DataConfig:
-        """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
-        names = [item.name for item in fields(self)]
-        return DataConfig.as_trained(manifest, {n: getattr(self, n) for n in names if getattr(self, n) is not None}, names)
 
 
 @dataclass
@@ -84,7 +66,7 @@ def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: s
     """The articles of ``path`` (``training.data.articles.Articles``), read with the model's column settings."""
     from .data.articles import read_articles
 
-    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error)
+    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, named=columns.named_columns())
 
 
 def report_skipped(articles: Any, stream: Any = None) -> None:

@@ -37,10 +37,10 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .artifact import load, write_json_atomic, write_text_atomic
-from .config import ConfigError, setting
+from .config import ColumnsConfig, ConfigError, setting
 from .data.identity import canonical, content_hash
 from .data.loading import DataError
-from .predict import ColumnsConfig, read_input, report_skipped, score_batches
+from .predict import read_input, report_skipped, score_batches
 from .registry import locate
 
 logger = logging.getLogger(__name__)

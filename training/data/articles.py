@@ -11,10 +11,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 from ..config import DataConfig
-from .files import DATA_SUFFIXES, DataError, data_format, read_rows, read_text, stem
+from .files import DATA_SUFFIXES, DataError, check_named_columns, data_format, read_rows, read_text, stem
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,17 @@ class Articles:
         self.locations.append(location)
 
 
-def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["stop", "skip"] = "stop") -> Articles:
-    """Articles of ``path`` using ``config``'s columns, encoding and CSV delimiter."""
+def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["stop", "skip"] = "stop",
+                  named: Sequence[str] = ()) -> Articles:
+    """Articles of ``path`` using ``config``'s columns, encoding and CSV delimiter; ``named``: optional column
+    settings the user gave, which a table must have (see ``check_named_columns``)."""
     if on_error not in ("stop", "skip"):
         raise ValueError(f"on_error must be 'stop' or 'skip', not {on_error!r}")
     path = Path(path).expanduser()
     if path.is_dir():
         articles = _read_text_folder(path, config, on_error)
     elif path.is_file():
-        articles = _read_table(path, config, on_error)
+        articles = _read_table(path, config, on_error, named)
     else:
         raise DataError(f"{path}: no such file or directory; give a JSONL/CSV/TSV/Parquet file or a folder of .txt files")
     if articles.skipped:
@@ -68,12 +70,13 @@ def _bad_row(articles: Articles, on_error: str, location: str, reason: str) -> N
     articles.skipped.append((location, reason))
 
 
-def _read_table(path: Path, config: DataConfig, on_error: str) -> Articles:
+def _read_table(path: Path, config: DataConfig, on_error: str, named: Sequence[str]) -> Articles:
     table = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
                       expected_columns=[config.text_column])
     if table.columns and config.text_column not in table.columns:
         raise DataError(f"{path}: missing column {config.text_column!r}; found columns {table.columns}; name yours with "
                         "--data.text-column NAME")
+    check_named_columns(str(path), set(table.columns).union(*(row.values or {} for row in table.rows)), config, named)
     articles = Articles(encoding=table.encoding, origin=str(path))
     for index, row in enumerate(table.rows):
         where = table.location(index)

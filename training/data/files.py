@@ -33,6 +33,17 @@ class DataError(ValueError):
     """Data that cannot be used as it is; the message names where and how to fix it."""
 
 
+def check_named_columns(origin: str, columns: set[str], config: object, named: Sequence[str]) -> None:
+    """Each column setting in ``named`` (a DataConfig field the user gave, such as ``title_column``) must name a
+    column of the file: a typo would otherwise read as "no titles" without a word."""
+    for name in named:
+        column = getattr(config, name)
+        if column and column not in columns:
+            flag = "--data." + name.replace("_", "-")
+            raise DataError(f"{origin}: missing column {column!r} (given with {flag}); found columns {sorted(columns)}; "
+                            f"fix the name, or leave {flag} out")
+
+
 @dataclass
 class RawRow:
     """One record: its values, or why it could not be parsed; ``line`` is where it starts (None for Parquet)."""

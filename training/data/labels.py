@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 LIKELY_DELIMITERS = (";", ",", "/", "+", "|", "\t")
 RARE_ROWS = 2  # a label in at most this many rows ...
 RARE_SHARE = 0.01  # ... or under this share of its look-alike's rows, one or two edits away, is a typo
+FREE_TEXT_LABELS = 50  # this many different labels, most rows a label of their own: a text column, not topics
+LONGEST_LABEL = 100  # characters; a longer "label" is text
 
 
 def edit_distance(a: str, b: str, limit: int = 2) -> int:
@@ -33,6 +35,28 @@ def edit_distance(a: str, b: str, limit: int = 2) -> int:
             return limit + 1
         previous = current
     return min(previous[-1], limit + 1)
+
+
+def check_label_column(splits: Sequence, config: DataConfig) -> None:
+    """Stop when the label column holds text rather than topics (the text or title column named by mistake): nearly
+    every article a primary label of its own, or a label as long as a sentence. Checked before anything logs or
+    quotes a label, which would be article text."""
+    for split in splits:
+        primary = [labels[0] for labels in split.labels]
+        distinct, longest = len(set(primary)), max(map(len, primary), default=0)
+        if distinct >= FREE_TEXT_LABELS and distinct > len(primary) / 2:
+            found = f"{distinct} different values in {len(primary)} articles"
+        elif longest > LONGEST_LABEL:
+            found = f"a value of {longest} characters"
+        else:
+            continue
+        raise DataError(f"{split.origin}: the label column {config.label_column!r} holds {found}: text, not topics; "
+                        "name the column of topics with --data.label-column NAME")
+
+
+def shown(label: str, width: int = 40) -> str:
+    """A label as quoted in messages, cut short: a label read from the wrong column can be a whole article."""
+    return repr(label if len(label) <= width else label[:width] + "…")
 
 
 def _rows(splits) -> list[tuple[object, int, list[str]]]:
@@ -78,7 +102,7 @@ def check_labels(splits: Sequence, config: DataConfig, expected_labels: Sequence
     known = set(declared) | set(counts)
     for split, row, labels in _rows(splits):
         for label in labels:
-            _check_joined(label, known, config, split, row)
+            check_joined(label, known, config, split, row)
     if config.labels:
         return  # the explicit set is checked (with its own message) when the label set is built
     if expected_labels:
@@ -95,7 +119,7 @@ def check_labels(splits: Sequence, config: DataConfig, expected_labels: Sequence
     _check_typos(splits, counts)
 
 
-def _check_joined(label: str, known: set[str], config: DataConfig, split, row: int) -> None:
+def check_joined(label: str, known: set[str], config: DataConfig, split, row: int) -> None:
     for delimiter in LIKELY_DELIMITERS:
         if delimiter == config.label_delimiter or delimiter not in label:
             continue

@@ -17,12 +17,13 @@ from .files import (  # DataError: every command imports it from here
     DataError,
     FileRows,
     RawRow,
+    check_named_columns,
     data_format,
     read_rows,
     stem,
 )
 from .identity import check_unique_ids, dedupe, fingerprint, leakage
-from .labels import check_labels, label_set, unify_spellings
+from .labels import check_label_column, check_labels, label_set, unify_spellings
 from .splits import LabelledData, Split
 
 logger = logging.getLogger(__name__)
@@ -166,11 +167,12 @@ def _labels_of(row: dict, config: DataConfig, where: str) -> list[str]:
     return [primary] + [label for label in dict.fromkeys(multi) if label != primary]
 
 
-def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
+def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[str] = ()) -> Split:
     origin, rows = str(table.path), [row.values or {} for row in table.rows]
     if not rows:
         raise DataError(f"{origin}: no rows; expected one article per row")
     columns = set(table.columns or rows[0])
+    check_named_columns(origin, columns.union(*rows), config, named)
     if config.text_column not in columns:
         raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {sorted(columns)}; "
                         f"name yours with --data.text-column NAME")
@@ -203,10 +205,10 @@ def _to_split(name: str, table: FileRows, config: DataConfig) -> Split:
     return split
 
 
-def read_evaluation_set(settings: DataConfig) -> Split:
+def read_evaluation_set(settings: DataConfig, named: Sequence[str] = ()) -> Split:
     """Every row of ``settings.path`` (all split files of a directory, concatenated) as one split, unsplit and
-    unchecked against a label set: what ``evaluate`` scores models on."""
-    parts = [_to_split(name, table, settings) for name, table in read_raw_splits(settings).items()]
+    unchecked against a label set: what ``evaluate`` scores models on. ``named``: as ``check_named_columns``."""
+    parts = [_to_split(name, table, settings, named) for name, table in read_raw_splits(settings).items()]
     merged = Split("evaluation", [], [], [], [], [], ", ".join(part.origin for part in parts))
     for part in parts:
         for name in ("ids", "titles", "texts", "labels", "sources", "locations"):
@@ -222,7 +224,12 @@ def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[S
         rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=split.primary)
     except ValueError as exc:
         logger.warning("cannot stratify the %s split (%s); splitting at random with seed %d", name, exc, seed)
-        rest, held = train_test_split(rows, test_size=size, random_state=seed)
+        try:
+            rest, held = train_test_split(rows, test_size=size, random_state=seed)
+        except ValueError:  # so few articles that one side would be empty
+            raise DataError(f"{split.origin}: too few articles to hold out a {name} split of {size:.0%} ({len(split)} "
+                            "left to split); add labelled articles (a few per label at least), or give a {name} file "
+                            "beside the training file") from None
     return split.subset(sorted(rest), split.name), split.subset(sorted(held), name)
 
 
@@ -239,7 +246,9 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
     if not config.path:
         logger.warning("no --data given: training on the built-in sample corpus (%d articles, %s); pass --data PATH "
                        "for your own articles", len(raw["all"].rows), _shown(SAMPLE_CORPUS))
-    parsed = {name: _to_split(name if name != "all" else "train", table, config) for name, table in raw.items()}
+    parsed = {name: _to_split(name if name != "all" else "train", table, config, config.named_columns())
+              for name, table in raw.items()}
+    check_label_column(list(parsed.values()), config)
     unify_spellings(list(parsed.values()), config.labels or expected_labels or ())
     check_labels(list(parsed.values()), config, expected_labels)
     report: dict[str, Any] = {"sources": {name: split.origin for name, split in parsed.items()}, "duplicates_dropped": {},

@@ -257,6 +257,10 @@ def normalizer_for(preset: str = "default", **overrides: Any) -> ArabicNormalize
     unknown = sorted(set(overrides) - set(_PARAMS))
     if unknown:
         raise ValueError(f"unknown normaliser setting(s) {unknown}; valid settings: {', '.join(_PARAMS)}")
+    for name, value in overrides.items():  # "false" (a string) would switch a rule on
+        expected = str if name.endswith("_token") else bool
+        if not isinstance(value, expected):
+            raise ValueError(f"{name}: expected {'a text' if expected is str else 'true or false'}, found {value!r}")
     return ArabicNormalizer(**{**PRESETS[preset], **overrides})
 
 

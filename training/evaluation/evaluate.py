@@ -9,23 +9,21 @@ trained on a CSV with a ``topic`` column is evaluated on that CSV without flags.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..artifact import Classifier, load, write_json_atomic, write_text_atomic
-from ..config import ConfigError, DataConfig, setting
+from ..config import ConfigError, DataConfig, LabelledColumnsConfig, setting
+from ..data.labels import check_joined, shown, unify_spellings
 from ..data.loading import DataError, read_evaluation_set
 from ..data.splits import Split
 from .metrics import confidence_and_correct, evaluate_scores, expected_calibration_error
 
 logger = logging.getLogger(__name__)
 
-# Settings that say how to read rows; a model's own values are used unless a flag changes them.
-READING_FIELDS = ("text_column", "title_column", "label_column", "labels_column", "label_delimiter", "source_column",
-                  "encoding", "csv_delimiter", "id_column")
 
 
 @dataclass
@@ -34,8 +32,9 @@ class EvaluateConfig:
 
     models: list[str] = setting([], "Artefact directories or BentoML store tags (NAME = its served version, or "
                                 "NAME:VERSION) to compare on the same articles.", positional=True)
-    data: DataConfig = setting(DataConfig(), "Evaluation data: every row is evaluated. Column settings default to "
-                               "each model's own (its manifest); --data.* flags override them.")
+    data: LabelledColumnsConfig = setting(LabelledColumnsConfig(), "Evaluation data: every row is evaluated. Column "
+                                          "settings default to each model's own (its manifest); --data.* flags "
+                                          "override them.")
     out: str = setting("evaluation", "Directory for evaluation.md, evaluation.json and confusion_matrices.png.",
                        common=True)
     bins: int = setting(10, "Confidence bins of the expected calibration error.")
@@ -60,23 +59,22 @@ def load_reference(reference: str) -> tuple[str, Classifier]:
     return name, load(directory)
 
 
-def reading_settings(model: Classifier, overrides: DataConfig | None = None) -> DataConfig:
-    """The model's own column settings, then every ``overrides`` field that differs from the default."""
-    defaults = DataConfig()
-    given = {name: getattr(overrides, name) for name in READING_FIELDS
-             if overrides is not None and getattr(overrides, name) != getattr(defaults, name)}
-    settings = DataConfig.as_trained(model.manifest, given, READING_FIELDS)
-    if overrides is not None:
-        settings.path = overrides.path
-    return settings
+def reading_settings(model: Classifier, data: LabelledColumnsConfig | None = None) -> DataConfig:
+    """How to read ``data`` for ``model``: each column setting as given, else as the model was trained."""
+    return (data or LabelledColumnsConfig()).resolve(model.manifest)
 
 
-def check_labels(split: Split, model: Classifier, name: str) -> None:
+def check_labels(split: Split, model: Classifier, name: str, settings: DataConfig) -> None:
+    """Fold case and spaces into the model's spelling of each label (as training does), then stop on a label the
+    model does not know, with the row and, for two labels joined, the delimiter to give."""
+    unify_spellings([split], model.labels)
     known = set(model.labels)
     for row, labels in enumerate(split.labels):
+        for label in labels:
+            check_joined(label, known, settings, split, row)
         if unknown := [label for label in labels if label not in known]:
-            raise DataError(f"{split.where(row)}: label {unknown[0]!r} is unknown to model {name} (it knows {model.labels}); "
-                            "evaluate it on data with its label set, or retrain it with this label")
+            raise DataError(f"{split.where(row)}: label {shown(unknown[0])} is unknown to model {name} (it knows "
+                            f"{model.labels}); evaluate it on data with its label set, or retrain it with this label")
 
 
 # -------------------------------------------------------------------------------------------------- scoring
@@ -105,21 +103,24 @@ def score_model(model: Classifier, split: Split, bins: int = 10, scores: np.ndar
     return result
 
 
-def evaluate_models(models: Mapping[str, Classifier], data: DataConfig, bins: int = 10) -> dict:
+def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfig, bins: int = 10) -> dict:
     """Read ``data`` once per distinct column setting, check every model knows its labels, score them all."""
     from tqdm.auto import tqdm
 
     cache: dict[tuple, Split] = {}
-    results, evaluated = {}, None
+    results, evaluated, first = {}, None, ""
     for name, model in tqdm(models.items(), desc="evaluate", unit="model", disable=len(models) < 2):
         settings = reading_settings(model, data)
-        key = tuple(getattr(settings, f) for f in ("path", *READING_FIELDS))
-        split = cache.get(key) or cache.setdefault(key, read_evaluation_set(settings))
+        key = tuple(getattr(settings, item.name) for item in fields(LabelledColumnsConfig))
+        split = cache.get(key) or cache.setdefault(key, read_evaluation_set(settings, data.named_columns()))
         if evaluated is not None and split.ids != evaluated.ids:
-            raise DataError(f"{data.path}: the models read different articles from it ({len(evaluated)} vs {len(split)} "
-                            f"rows with {name}'s column settings); give the columns explicitly with --data.* flags")
-        evaluated = split
-        check_labels(split, model, name)
+            row = next((i for i, (a, b) in enumerate(zip(evaluated.ids, split.ids)) if a != b), min(len(split), len(evaluated)))
+            found = f"{evaluated.ids[row]!r} vs {split.ids[row]!r}" if row < min(len(split), len(evaluated)) else \
+                f"{len(evaluated)} vs {len(split)} rows"
+            raise DataError(f"{data.path}: {first} and {name} read different articles from it with their own column "
+                            f"settings (article {row + 1}: {found}); give the columns explicitly with --data.* flags")
+        evaluated, first = split, first or name
+        check_labels(split, model, name, settings)
         results[name] = score_model(model, split, bins)
         results[name]["model_type"] = model.model_type
         results[name]["labels"] = list(model.labels)
