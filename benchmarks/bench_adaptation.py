@@ -14,7 +14,8 @@ the default search picks) is trained, and is scored on the same figures as bench
   the training articles and the corpus and informative of the topic; ridge predictors of each pivot from the
   other word n-grams, over both; the top ``--scl-dimensions`` singular vectors of their weights project every
   article into a shared space, appended as a block of weight ``--scl-weight``.
-- ``word-clusters``: word vectors from the corpus and the figure's training articles (positive PMI of co-occurrence
+- ``word-clusters`` (``training.models.word_clusters``, what ``--baseline.word-clusters`` adds to the baseline):
+  word vectors from the corpus and the figure's training articles (positive PMI of co-occurrence
   within 5 words, reduced by
   truncated SVD; Levy, Goldberg and Dagan, 2015), grouped by k-means (``--clusters``, seeded by ``--seed``); each
   article's words replaced by their cluster ids give a TF-IDF block of cluster 1-2-grams (``--cluster-weight``), so
@@ -131,52 +132,6 @@ def scl_block(X: sp.spmatrix, pivots: np.ndarray, projection: np.ndarray, weight
     return sp.csr_matrix(normalize(np.asarray(X.tocsr() @ projection)) * weight)
 
 
-WORDS = r"(?u)\b\w+\b"  # the baseline's word tokens
-
-
-def word_vectors(docs: list[str], dimensions: int = 150, window: int = 5, min_df: int = 5, max_words: int = 60000,
-                 seed: int = 0) -> tuple[dict[str, int], np.ndarray]:
-    """(vocabulary, l2-normalised vectors): positive PMI of the words co-occurring within ``window`` words, the
-    context distribution smoothed by 0.75, reduced to ``dimensions`` by truncated SVD."""
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.preprocessing import normalize
-
-    counter = CountVectorizer(token_pattern=WORDS, min_df=min_df, max_features=max_words).fit(docs)
-    vocabulary, analyze = counter.vocabulary_, counter.build_analyzer()
-    left, right = [], []
-    for doc in docs:
-        ids = np.array([vocabulary[t] for t in analyze(doc) if t in vocabulary], dtype=np.int32)
-        for distance in range(1, window + 1):
-            left.append(ids[:-distance])
-            right.append(ids[distance:])
-    size = len(vocabulary)
-    counts = sp.coo_matrix((np.ones(sum(map(len, left)), np.float32), (np.concatenate(left), np.concatenate(right))),
-                           shape=(size, size)).tocsr()
-    counts = (counts + counts.T).tocoo()
-    total, words = counts.data.sum(), np.asarray(counts.sum(1)).ravel()
-    contexts = np.asarray(counts.sum(0)).ravel() ** 0.75
-    pmi = np.log(counts.data / total) - np.log(words[counts.row] / total) - np.log(contexts[counts.col] / contexts.sum())
-    positive = pmi > 0
-    ppmi = sp.csr_matrix((pmi[positive], (counts.row[positive], counts.col[positive])), shape=(size, size))
-    dimensions = min(dimensions, size - 1)
-    return vocabulary, normalize(TruncatedSVD(dimensions, random_state=seed).fit_transform(ppmi))
-
-
-def word_clusters(vocabulary: dict[str, int], vectors: np.ndarray, k: int, seed: int) -> dict[str, int]:
-    from sklearn.cluster import MiniBatchKMeans
-
-    found = MiniBatchKMeans(min(k, len(vocabulary)), random_state=seed, n_init=3, batch_size=4096).fit(vectors).labels_
-    return {word: int(found[index]) for word, index in vocabulary.items()}
-
-
-def as_clusters(docs: list[str], clusters: dict[str, int]) -> list[str]:
-    """Each article as the cluster ids of its words (words without a cluster left out)."""
-    import re
-
-    return [" ".join(f"c{clusters[w]}" for w in re.findall(WORDS, doc.lower()) if w in clusters) for doc in docs]
-
-
 # ---------------------------------------------------------------------------------------------- figures
 
 def docs_of(rows: list[dict]) -> list[str]:
@@ -225,14 +180,11 @@ def one_figure(args: argparse.Namespace, name: str, files: dict, corpus_docs: li
             fit_X = sp.hstack([X, scl_block(train_words, pivots, projection, args.scl_weight)]).tocsr()
             test_X = sp.hstack([X_test, scl_block(test_words, pivots, projection, args.scl_weight)]).tocsr()
         elif method == "word-clusters":  # never from a test article: the corpus and this figure's training ones
-            from sklearn.feature_extraction.text import TfidfVectorizer
+            from training.models.word_clusters import cluster_vectorizer, learn_word_clusters
 
-            clusters = word_clusters(*word_vectors(corpus_docs + train_docs, seed=args.seed), args.clusters, args.seed)
-
-            bag = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True, dtype=np.float32)
-            block = bag.fit_transform(as_clusters(train_docs, clusters)) * args.cluster_weight
-            fit_X = sp.hstack([X, block]).tocsr()
-            test_X = sp.hstack([X_test, bag.transform(as_clusters(test_docs, clusters)) * args.cluster_weight]).tocsr()
+            bag = cluster_vectorizer(learn_word_clusters(corpus_docs + train_docs, args.clusters, args.seed))
+            fit_X = sp.hstack([X, bag.fit_transform(train_docs) * args.cluster_weight]).tocsr()
+            test_X = sp.hstack([X_test, bag.transform(test_docs) * args.cluster_weight]).tocsr()
         model = build_linear_model("svm", 1.0, "balanced", False, args.seed).fit(fit_X, y, sample_weight=weights)
         predicted = [labels[i] for i in model.predict(test_X)]
         score = macro_f1(truth, predicted, labels)

@@ -109,9 +109,10 @@ class ExplainRequest(_Request):
 
 
 class EvidenceItem(BaseModel):
-    kind: Literal["word", "char", "sentence", "title"] = Field(
+    kind: Literal["word", "char", "cluster", "sentence", "title"] = Field(
         description="word: word n-gram; char: character n-gram inside a word (a space marks the word's start or "
-                    "end); sentence / title: an occlusion unit.")
+                    "end); cluster: n-gram of word clusters (--baseline.word-clusters); sentence / title: an "
+                    "occlusion unit.")
     feature: str = Field(description="The model's view: the normalised n-gram, or 'sentence N' / 'title'.",
                          json_schema_extra={"example": "وزير الخارجيه"})
     original: list[str] = Field(description="The input's own spelling(s) that produce the feature, or the "

@@ -75,20 +75,3 @@ def test_scl_projects_from_the_other_words_onto_what_predicts_the_pivots() -> No
     only_pivot, only_partner = (sp.csr_matrix(np.eye(6, dtype=np.float32)[[column]]) for column in (0, 2))
     assert adaptation.scl_block(only_pivot, pivots, projection, weight=0.5).toarray().tolist() == [[0.0]]
     assert np.abs(adaptation.scl_block(only_partner, pivots, projection, weight=0.5).toarray()) == pytest.approx(0.5)
-
-
-def test_word_clusters_group_words_used_in_the_same_contexts() -> None:
-    adaptation = load_benchmark("bench_adaptation")
-    rng = np.random.default_rng(0)
-    # «هجوم» and «تفجير» share their neighbours; «مباراة» and «هدف» share others: each pair is one cluster
-    attack = ["مسلح", "قتلى", "جرحى", "الامن", "انتحاري"]
-    match = ["فريق", "لاعب", "ملعب", "الشوط", "الدوري"]
-    docs = [" ".join(rng.choice(attack, 4).tolist() + [word] + rng.choice(attack, 4).tolist())
-            for word in ("هجوم", "تفجير") for _ in range(20)]
-    docs += [" ".join(rng.choice(match, 4).tolist() + [word] + rng.choice(match, 4).tolist())
-             for word in ("مباراة", "هدف") for _ in range(20)]
-    vocabulary, vectors = adaptation.word_vectors(docs, dimensions=4, min_df=2, seed=0)
-    assert vectors.shape == (len(vocabulary), 4) and np.allclose(np.linalg.norm(vectors, axis=1), 1)
-    clusters = adaptation.word_clusters(vocabulary, vectors, k=2, seed=0)
-    assert clusters["هجوم"] == clusters["تفجير"] != clusters["مباراة"] == clusters["هدف"]
-    assert adaptation.as_clusters(["هجوم كلمة_مجهولة هدف"], clusters) == [f"c{clusters['هجوم']} c{clusters['هدف']}"]

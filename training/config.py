@@ -8,127 +8,24 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
+from .data.config import (  # the data sections, part of every command's settings
+    ColumnsConfig,
+    DataConfig,
+    LabelledColumnsConfig,
+)
 from .registry import DEFAULT_NAME
 from .settings import ConfigError, check, config_from_args, setting
 from .settings import load_config_file as _load_config_file
 
 __all__ = ["ConfigError", "check", "config_from_args", "setting", "load_config_file", "TrainConfig", "DataConfig",
-           "ColumnsConfig", "LabelledColumnsConfig", "NormalizerConfig", "BaselineConfig", "CompactEncoderConfig", "TransformerConfig", "SelfTrainingConfig",
-           "EnsembleConfig"]
+           "ColumnsConfig", "LabelledColumnsConfig", "NormalizerConfig", "BaselineConfig", "CompactEncoderConfig",
+           "TransformerConfig", "SelfTrainingConfig", "EnsembleConfig"]
 
 
 # BentoML's rule for a tag's name (it would lower-case capitals silently, and fail later on anything else).
 MODEL_NAME_PATTERN = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
-# How one file is written (detected per file unless given), as opposed to what its columns mean.
-FILE_FORMAT_FIELDS = ("encoding", "csv_delimiter")
-# Columns a file may lack (then nothing is read from them), unless the user named them.
-OPTIONAL_COLUMN_FIELDS = ("title_column", "labels_column", "source_column", "id_column")
-
-
-@dataclass
-class DataConfig:
-    """Labelled data: where it is and which columns hold what."""
-
-    path: str | None = setting(
-        None,
-        "Labelled data: a directory with train/validation/test files, one JSONL/CSV/TSV/Parquet file, a saved "
-        "Hugging Face dataset (save_to_disk) or a hub dataset id. Empty: the built-in sample corpus for train; "
-        "evaluate needs one.", common=True)
-    text_column: str = setting("text", "Column holding the article body.", common=True)
-    title_column: str | None = setting("title", "Optional column holding the headline (used with the body when present).", common=True)
-    label_column: str = setting("label", "Column holding the primary label, or every label of an article split on "
-                                "--data.label-delimiter, the primary first.", common=True)
-    labels_column: str | None = setting(
-        "labels", "Optional multi-label column: a list, or a string split on --data.label-delimiter (primary first).",
-        common=True)
-    label_delimiter: str = setting("|", "Delimiter of several labels in one string, such as 'diplomacy|terrorism' "
-                                   "(in --data.label-column or --data.labels-column).", common=True)
-    source_column: str | None = setting(
-        "source", "Optional column naming each article's publisher: reports give metrics per source, and features "
-        "that identify a publisher rather than a topic are found from it. Ignored when the data has no such column.")
-    encoding: str = setting(
-        "auto", "Text encoding of CSV/TSV/JSONL files: auto (UTF-8, UTF-8 with BOM, UTF-16 or Windows-1256, "
-        "detected and reported) or a Python codec name such as cp1256.")
-    csv_delimiter: str = setting("auto", "CSV field delimiter: auto (sniffed among , ; tab |) or the character itself.")
-    id_column: str | None = setting("id", "Optional id column (reported in errors and predictions).")
-    labels: list[str] = setting([], "Explicit label set and order (every row must use one; turns off the label typo check). "
-                                "Empty: taken from the training data (sorted).")
-    multi_label: Literal["auto", "yes", "no"] = setting("auto", "auto (multi-label when any row has secondary labels), yes or no.")
-    validation_size: float = setting(0.1, "Fraction held out for validation when the data has no validation split.")
-    test_size: float = setting(0.1, "Fraction held out for test when the data has no test split.")
-    hub_config: str | None = setting(None, "Config name for a hub dataset (load_dataset's `name`).")
-    hub_revision: str | None = setting(None, "Revision (branch, tag, commit) for a hub dataset.")
-
-    @classmethod
-    def as_trained(cls, manifest: dict, given: dict[str, Any], names: Sequence[str]) -> "DataConfig":
-        """How to read articles for a model (predict, evaluate): each of ``names`` as ``given``, else as the model's
-        training data was read (its manifest), else the default; every other field keeps its default. The text
-        encoding and CSV delimiter belong to the training file, not to the model, so they are detected afresh
-        unless given: a model trained on a Windows-1256 CSV must still read UTF-8 JSONL."""
-        trained = (manifest.get("config") or {}).get("data") or {}
-        config = cls()
-        for name in names:
-            if name in given:
-                setattr(config, name, given[name])
-            elif name in trained and name not in FILE_FORMAT_FIELDS:
-                setattr(config, name, trained[name])
-        return config
-
-    def named_columns(self) -> list[str]:
-        """The optional column settings given a non-default value: such a column must exist, since a misspelt name
-        would otherwise read as "no titles" or "no sources" without a word."""
-        return [name for name in OPTIONAL_COLUMN_FIELDS if getattr(self, name) not in (None, "", getattr(DataConfig, name))]
-
-    def validate(self) -> None:
-        for flag, size in (("--data.validation-size", self.validation_size), ("--data.test-size", self.test_size)):
-            if not 0 < size < 1:
-                raise ConfigError(f"{flag} {size}: expected a fraction between 0 and 1, such as 0.1")
-        if self.validation_size + self.test_size >= 1:
-            raise ConfigError(f"--data.validation-size {self.validation_size} and --data.test-size {self.test_size} "
-                              "leave nothing to train on; keep their sum under 1, such as 0.1 each")
-
-
-@dataclass
-class ColumnsConfig:
-    """Columns of the articles to read; empty: as the model's training data (its manifest). Encoding and CSV
-    delimiter: detected for each file unless given."""
-
-    text_column: str | None = setting(None, "Column holding the article body.", common=True)
-    title_column: str | None = setting(None, "Column holding the headline (optional).", common=True)
-    id_column: str | None = setting(None, "Column holding the article id (kept in the output).", common=True)
-    source_column: str | None = setting(None, "Column naming the publisher (metrics per source; suggest balances "
-                                              "over it).")
-    encoding: str | None = setting(None, "Text encoding: auto (detected) or a codec name such as cp1256.")
-    csv_delimiter: str | None = setting(None, "CSV field delimiter: auto or the character itself.")
-
-    def given(self) -> dict[str, Any]:
-        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)
-                if item.name != "path" and getattr(self, item.name) is not None}
-
-    def named_columns(self) -> list[str]:
-        """The optional columns given here (not inherited from the model): they must exist in the data."""
-        return [name for name in OPTIONAL_COLUMN_FIELDS if self.given().get(name)]
-
-    def resolve(self, manifest: dict) -> DataConfig:
-        """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
-        names = [item.name for item in dataclasses.fields(self) if item.name != "path"]
-        config = DataConfig.as_trained(manifest, self.given(), names)
-        config.path = getattr(self, "path", None)
-        return config
-
-
-@dataclass
-class LabelledColumnsConfig(ColumnsConfig):
-    """Labelled articles to evaluate on, and their columns; empty: as each model's training data (its manifest)."""
-
-    path: str | None = setting(None, "A data file, or a directory whose split files are all evaluated; required.",
-                               common=True)
-    label_column: str | None = setting(None, "Column holding the primary label (or every label, split on "
-                                              "--data.label-delimiter).", common=True)
-    labels_column: str | None = setting(None, "Optional multi-label column.")
-    label_delimiter: str | None = setting(None, "Delimiter of several labels in one string, such as '|'.")
 
 
 @dataclass
@@ -167,6 +64,11 @@ class BaselineConfig:
     max_features: int = setting(300_000, "Cap on each TF-IDF vocabulary (word and char).")
     word_weight: float = setting(1.0, "Weight of the word TF-IDF block in the feature union (0: no word block).")
     char_weight: float = setting(1.0, "Weight of the character TF-IDF block in the feature union (0: no char block).")
+    word_clusters: int = setting(
+        0, "Word-cluster features (0: off): this many k-means clusters of word vectors learnt from the training and "
+        "--unlabelled articles, each article's cluster 1-2-grams one more TF-IDF block. For articles from publishers "
+        "absent from training; adds minutes with a large --unlabelled corpus (docs/generalisation.md).")
+    cluster_weight: float = setting(0.5, "Weight of the word-cluster block in the feature union.")
     class_weight: Literal["balanced", "none"] | None = setting(
         "balanced", "Class weights for imbalance: balanced or none (logreg needs them; svm scores the same either way).")
     selection: Literal["validation", "validation+train-oof"] = setting(
@@ -191,6 +93,9 @@ class BaselineConfig:
             raise ConfigError("--baseline.min-df is empty; give at least one minimum document frequency")
         if self.word_weight < 0 or self.char_weight < 0:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight: expected weights >= 0")
+        if self.word_clusters < 0 or self.word_clusters == 1 or self.cluster_weight <= 0:
+            raise ConfigError(f"--baseline.word-clusters {self.word_clusters} / --baseline.cluster-weight "
+                              f"{self.cluster_weight}: expected 0 (off) or at least 2 clusters, and a weight above 0")
         if self.word_weight == 0 and self.char_weight == 0:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight are both 0; keep at least one block")
         for flag, ngrams in (("--baseline.word-ngrams", self.word_ngrams), ("--baseline.char-ngrams", self.char_ngrams)):

@@ -62,13 +62,17 @@ def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir
     started = time.perf_counter()
     if name == "baseline":
         from .models.baseline import train_baseline
+        from .models.word_clusters import clusters_for_run
 
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
-        classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
+        clusters, clusters_log = clusters_for_run(config, data, unlabelled, normalizer)
+        classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
+                                         clusters=clusters)
         if unlabelled is not None:
             from .models.self_training import self_train
 
-            classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer)
+            classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer, clusters)
+        log |= {"word_clusters": clusters_log} if clusters_log else {}
     elif name == "transformer":
         from .models.distillation import distillation_for_run
         from .models.transformer_training import train_transformer

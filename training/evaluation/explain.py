@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..artifact import Classifier
+from ..models.word_clusters import ClusterTokens
 
 __all__ = ["Evidence", "Explanation", "WordWeight", "explain", "explain_linear", "explain_occlusion",
            "linear_coefficients", "split_sentences"]
@@ -51,7 +52,8 @@ class Evidence:
     """One piece of evidence for the explained label.
 
     kind: ``word`` (word n-gram), ``char`` (character n-gram within a word; a space marks the word's
-    start or end), ``sentence`` or ``title`` (occlusion units).
+    start or end), ``cluster`` (n-gram of word clusters, such as ``c17 c4``), ``sentence`` or ``title``
+    (occlusion units).
     feature: the model's view: the normalised n-gram; for occlusion units "sentence N" or "title".
     original: the input's own spelling(s) that produce the feature (n-grams), or the unit's text as written.
     weight: contribution to the label: coefficient x tf-idf (linear), or the score drop when the unit
@@ -168,7 +170,8 @@ class _LinearParts:
             if vectorizer in ("drop", None):
                 continue
             terms = vectorizer.get_feature_names_out()  # index -> n-gram
-            kind = "char" if str(getattr(vectorizer, "analyzer", "word")).startswith("char") else "word"
+            kind = ("cluster" if isinstance(vectorizer.preprocessor, ClusterTokens) else
+                    "char" if str(getattr(vectorizer, "analyzer", "word")).startswith("char") else "word")
             self.blocks.append((kind, vectorizer, offset, terms))
             offset += len(terms)
         self.n_features = offset
@@ -210,7 +213,7 @@ def _surface_streams(parts: _LinearParts, segments: Sequence[str]) -> tuple[list
     paired with the original spelling it came from. Each original word is normalised on its own; when its
     letter runs normalise to the same tokens piece by piece, each token gets its own piece (so "لـ"التحالف"
     gives "ل" and "التحالف"), otherwise (URLs, e-mails, mentions) every token gets the whole word."""
-    word_block = next((b for b in parts.blocks if b[0] == "word"), None)
+    word_block = next((b for b in parts.blocks if b[0] == "word"), None)  # the cluster block reads the same words
     word_vec = word_block[1] if word_block else None
     preprocess = word_vec.build_preprocessor() if word_vec is not None else str.lower
     tokenize = word_vec.build_tokenizer() if word_vec is not None else str.split
@@ -250,14 +253,19 @@ def _occurrences(parts: _LinearParts, tokens: list[_Token], chunks: list[_Token]
     found: dict[int, list[list[_Token]]] = defaultdict(list)
     for kind, vectorizer, offset, _ in parts.blocks:
         vocabulary = vectorizer.vocabulary_
-        if kind == "word":
+        if kind in ("word", "cluster"):
             low, high = vectorizer.ngram_range
+            stream = tokens
             names = [t.token for t in tokens]
+            if kind == "cluster":  # the words that have a cluster, each as its cluster's name
+                cluster_of = vectorizer.preprocessor.clusters
+                stream = [t for t in tokens if t.token in cluster_of]
+                names = [f"c{cluster_of[t.token]}" for t in stream]
             for n in range(low, high + 1):
                 for start in range(len(names) - n + 1):
                     column = vocabulary.get(names[start] if n == 1 else " ".join(names[start:start + n]))
                     if column is not None and offset + column in wanted:
-                        found[offset + column].append(tokens[start:start + n])
+                        found[offset + column].append(stream[start:start + n])
         else:
             analyze = vectorizer.build_analyzer()
             cache: dict[str, list[int]] = {}

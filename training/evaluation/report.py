@@ -130,7 +130,11 @@ def write_reports(report: dict, run_dir: Path) -> None:
         log = report["candidates"]["ensemble"]["training"]
         lines += ["Ensemble: weighted mean of " + " and ".join(f"`{name}` x {w:.2f}" for name, w in log["weights"].items())
                   + f". {log['weight_search']}. Note: {log['note']}.", ""]
-    lines += self_training_lines(report["candidates"].get("baseline", {}).get("training", {}).get("self_training"))
+    baseline_log = report["candidates"].get("baseline", {}).get("training", {})
+    if clusters := baseline_log.get("word_clusters"):
+        lines += [f"Baseline word clusters: {clusters['words']} words in {clusters['clusters']} clusters, learnt from "
+                  f"{clusters['articles']} training and unlabelled articles in {clusters['seconds']:.0f} s.", ""]
+    lines += self_training_lines(baseline_log.get("self_training"))
     test = report["test"]
     lines += [f"## Test ({report['best']}, evaluated once)", "",
               f"accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"

@@ -40,6 +40,7 @@ from .sklearn_fast import (
     transform_blocks,
     vectorizer,
 )
+from .word_clusters import cluster_vectorizer
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,10 @@ CALIBRATION_FOLDS = 3
 
 # ------------------------------------------------------------------------------------------ features
 
-def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
-    """Word and character TF-IDF blocks, each l2-normalised, weighted by ``word_weight`` / ``char_weight``."""
+def build_features(config: BaselineConfig, min_df: int, clusters: dict[str, int] | None = None) -> FeatureUnion:
+    """Word and character TF-IDF blocks, each l2-normalised, weighted by ``word_weight`` / ``char_weight``; with
+    ``clusters`` ({word: cluster id}, see ``word_clusters.py``), a block of cluster n-grams weighted by
+    ``cluster_weight``."""
     check(config)
     common = dict(min_df=min_df, max_df=config.max_df, max_features=config.max_features, sublinear_tf=True,
                   dtype=np.float32)
@@ -64,6 +67,9 @@ def build_features(config: BaselineConfig, min_df: int) -> FeatureUnion:
             blocks.append((name, make()))
             if weight != 1:
                 weights[name] = float(weight)
+    if clusters:
+        blocks.append(("clusters", cluster_vectorizer(clusters)))
+        weights["clusters"] = float(config.cluster_weight)
     return FeatureUnion(blocks, transformer_weights=weights or None)
 
 
@@ -208,13 +214,15 @@ class PseudoLabelled:
 
 
 def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: ArabicNormalizer, seed: int,
-                   low_confidence: float = 0.5, pseudo: PseudoLabelled | None = None) -> tuple[BaselineClassifier, dict]:
+                   low_confidence: float = 0.5, pseudo: PseudoLabelled | None = None,
+                   clusters: dict[str, int] | None = None) -> tuple[BaselineClassifier, dict]:
     """Search the configured grid; return the chosen fitted classifier and the search log.
 
     Each trial is scored on validation and, by default, also on out-of-fold predictions of the training split
     (free for the calibrated SVM, whose calibration folds are such models): macro-F1 over both pools ~5,700
     articles instead of validation's ~630, whose small classes make it noisy. Test is never used here.
-    ``pseudo`` articles join the training rows (features and fits, weighted) but never the selection measure."""
+    ``pseudo`` articles join the training rows (features and fits, weighted) but never the selection measure;
+    ``clusters`` adds the word-cluster block (``build_features``)."""
     labels = data.label_names
     check(config)
     one_vs_rest = data.multi_label and config.multi_label_strategy == "ovr"
@@ -265,7 +273,7 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     for min_df, kind, c in tqdm(grid, desc="baseline search", unit="fit", leave=False):
         if min_df != current:  # the grid is ordered by min_df: one feature fit each, reused by every model
             began = time.perf_counter()
-            features = build_features(config, min_df)
+            features = build_features(config, min_df, clusters)
             x_train = features.fit_transform(train_norm)
             x_valid = transform_features(features, valid_norm)
             current = min_df

@@ -52,9 +52,10 @@ def select_pseudo_labels(scores: np.ndarray, wanted: np.ndarray, min_confidence:
 
 
 def self_train(gold_model: BaselineClassifier, gold_log: dict, data: LabelledData, unlabelled: Articles,
-               config: TrainConfig, normalizer: ArabicNormalizer) -> tuple[Classifier, dict]:
+               config: TrainConfig, normalizer: ArabicNormalizer,
+               clusters: dict[str, int] | None = None) -> tuple[Classifier, dict]:
     """The gold-only model, its best self-trained successor, or their blend: whichever scores best on validation
-    (ties to the even blend), with what was added per label."""
+    (ties to the even blend), with what was added per label. ``clusters``: as the gold model's (``train_baseline``)."""
     settings = config.self_training
     labels = data.label_names
     texts, titles = unlabelled.texts, unlabelled.titles
@@ -73,7 +74,7 @@ def self_train(gold_model: BaselineClassifier, gold_log: dict, data: LabelledDat
             rows, label_ids = select_pseudo_labels(scores, wanted, settings.min_confidence)
             pseudo = PseudoLabelled([texts[i] for i in rows], [titles[i] for i in rows], label_ids, weight)
             student, search = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
-                                             pseudo=pseudo)
+                                             pseudo=pseudo, clusters=clusters)
             score = search["chosen"]["validation_macro_f1"]
             trial = {"weight": weight, "round": round_number, "validation_macro_f1": score,
                      "added": {labels[i]: int(n) for i, n in enumerate(np.bincount(label_ids, minlength=len(labels)))},
