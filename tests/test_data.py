@@ -121,29 +121,47 @@ def test_missing_label_column(tmp_path: Path) -> None:
 
 
 def test_a_misnamed_optional_column_is_refused_not_ignored(tmp_path: Path) -> None:
+    path = str(write_jsonl(tmp_path / "news.jsonl", make_rows()))
     for flag, value in (("title_column", "headline"), ("source_column", "outlet"), ("id_column", "ref"),
                         ("labels_column", "topics")):
-        message = error_for(tmp_path, make_rows(), **{flag: value})
-        assert f"missing column {value!r} (given with --data.{flag.replace('_', '-')})" in message, message
-    # the defaults' names may be absent (nothing is read from them); so may a column named as no column
+        config = DataConfig(path=path, **{flag: value})
+        with pytest.raises(DataError) as caught:
+            load_data(config, named=config.named_columns())  # as `train` reads it: a name the user gave
+        assert f"missing column {value!r} (given with --data.{flag.replace('_', '-')})" in str(caught.value)
+        assert len(load_data(config).train) > 0  # a model's own setting (evaluation notebook): read as absent
+    # the defaults' names may be absent: nothing is read from them
     rows = [{"text": row["text"], "label": row["label"]} for row in make_rows()]
-    assert len(load_data(DataConfig(path=str(write_jsonl(tmp_path / "plain.jsonl", rows)), title_column=None)).train) > 0
+    config = DataConfig(path=str(write_jsonl(tmp_path / "plain.jsonl", rows)))
+    assert config.named_columns() == [] and len(load_data(config, named=config.named_columns()).train) > 0
 
 
 def test_the_text_column_given_as_label_column_is_refused_without_quoting_it(tmp_path: Path) -> None:
     rows = [{"text": f"نص خبر طويل رقم {i} عن الرياضة والسياسة", "label": "sport"} for i in range(60)]
     message = error_for(tmp_path, rows, label_column="text", labels_column=None)
-    assert "the label column 'text' holds 60 different values in 60 articles: text, not topics" in message
+    assert "the label column 'text' holds 60 different values in 60 articles, 60 of them found once: text, not " \
+           "topics" in message
     assert "--data.label-column NAME" in message and "نص" not in message
     rows = make_rows()
     rows[3]["label"] = "كلمة " * 30  # one long value, in data too small for the count to tell
     assert "the label column 'label' holds a value of 149 characters" in error_for(tmp_path, rows)
 
 
+def test_many_fine_grained_topics_are_labels_not_text() -> None:
+    from training.data.labels import check_label_column
+    from training.data.splits import Split
+
+    topics = [f"topic {chr(0x0627 + n)}{n}" for n in range(60)]  # 60 topics, each in 3 training articles
+    rows = [topic for topic in topics for _ in range(3)]
+    n = len(rows)
+    check_label_column(Split("train", [str(i) for i in range(n)], [""] * n, ["x"] * n, [[t] for t in rows], [""] * n),
+                       DataConfig())
+
+
 def test_too_few_articles_to_split_is_a_clear_error(tmp_path: Path) -> None:
     message = error_for(tmp_path, [{"text": "نص عن الرياضة", "label": "sport"}, {"text": "نص عن السياسة", "label": "diplomacy"}])
-    assert "too few articles to hold out a validation split of 11% (1 left to split)" in message
-    assert "add labelled articles" in message
+    assert message.endswith("1 article(s) left are too few to hold out a validation split; add labelled articles (a "
+                            "few per label at least), or give the split yourself: a --data directory holding "
+                            "train.jsonl and validation.jsonl")
 
 
 def test_empty_text_names_file_line_and_id(tmp_path: Path) -> None:

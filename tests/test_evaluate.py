@@ -133,7 +133,7 @@ def test_models_reading_different_articles_are_named(two_models: tuple[Path, Pat
                                                  for row in evaluation_rows(text_column="body", label_column="topic")])
     assert main(["evaluate", str(right), str(by_ref), "--data", str(data)]) == 2
     err = capsys.readouterr().err
-    assert f"{right} and {by_ref} read different articles from it with their own column settings (article 1: 's1' vs " \
+    assert f"{right} and {by_ref} read it differently with their own column settings (article 1 is 's1' vs " \
            "'r-s1'); give the columns explicitly" in err
     # a run directory is not a model: its models are named, the best first
     run_directory = right.parent.parent
@@ -141,3 +141,15 @@ def test_models_reading_different_articles_are_named(two_models: tuple[Path, Pat
     err = capsys.readouterr().err
     assert f"{run_directory}: a training run, not an artefact; give one of its models, such as its best {right} " \
            "(it has baseline)" in err and "Traceback" not in err
+
+
+def test_a_run_directory_without_its_report_lists_its_models(tmp_path: Path) -> None:
+    from training.artifact import ArtifactError, read_manifest
+
+    (tmp_path / "run" / "artifacts" / "baseline").mkdir(parents=True)
+    with pytest.raises(ArtifactError, match=r"a training run, not an artefact; give one of its models, but it holds none"):
+        read_manifest(tmp_path / "run")
+    (tmp_path / "run" / "artifacts" / "baseline" / "manifest.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "run" / "report.json").write_text('{"best": null}', encoding="utf-8")
+    with pytest.raises(ArtifactError, match=r"give one of its models, .*run/artifacts/NAME with NAME one of baseline$"):
+        read_manifest(tmp_path / "run")

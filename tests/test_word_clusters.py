@@ -12,7 +12,7 @@ from training.artifact import save
 from training.config import BaselineConfig, TrainConfig
 from training.data.normalize import normalizer_for
 from training.evaluation.explain import explain_linear
-from training.models.baseline import train_baseline
+from training.models.baseline import build_features, train_baseline
 from training.models.word_clusters import ClusterTokens, learn_word_clusters, word_vectors
 
 SPORT = ["كرة", "مباراة", "هدف", "ملعب", "لاعب", "مدرب"]
@@ -66,8 +66,8 @@ def test_a_baseline_with_word_clusters_saves_loads_and_explains(sample_data, tmp
     clusters = learn_word_clusters(normalizer.transform(sample_data.train.texts), 40, seed=13)
     model, log = train_baseline(sample_data, config, normalizer, 13, clusters=clusters)
     features = model.pipeline.named_steps["features"]
-    assert [name for name, _ in features.transformer_list] == ["word", "char", "clusters"]
-    assert features.transformer_weights["clusters"] == 0.5
+    assert [name for name, _ in features.transformer_list] == ["word", "char", "cluster"]
+    assert features.transformer_weights["cluster"] == 0.5
     valid = sample_data.validation
     path = save(model, tmp_path / "model", {"metrics": {}})
     loaded = training.load(path)
@@ -101,3 +101,10 @@ def test_a_run_learns_clusters_from_training_and_unlabelled_articles(sample_data
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert f"Baseline word clusters: {used['words']} words in {used['clusters']} clusters, learnt from " \
            f"{used['articles']} training and unlabelled articles" in markdown
+
+
+def test_too_little_text_gives_no_clusters(caplog: pytest.LogCaptureFixture) -> None:
+    assert learn_word_clusters(["كرة قدم", "مباراة"], n_clusters=10, seed=1) == {}  # fewer articles than MIN_COUNT
+    assert learn_word_clusters(["كرة"] * 6, n_clusters=10, seed=1) == {}  # one word: nothing to cluster
+    assert "word clusters: too few words" in caplog.text
+    assert [name for name, _ in build_features(BaselineConfig(), 1, clusters={}).transformer_list] == ["word", "char"]

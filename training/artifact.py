@@ -270,11 +270,13 @@ def read_manifest(path: str | Path) -> dict:
     if not manifest_path.is_file() and (path / "artifacts").is_dir():  # a training run's directory
         found = sorted(p.name for p in (path / "artifacts").iterdir() if (p / MANIFEST).is_file())
         try:
-            best = json.loads((path / "report.json").read_text(encoding="utf-8"))["best"]
-        except (OSError, ValueError, KeyError, TypeError):
-            best = found[0] if found else "NAME"
-        raise ArtifactError(f"{path}: a training run, not an artefact; give one of its models, such as its best "
-                            f"{path / 'artifacts' / best}" + (f" (it has {', '.join(found)})" if found else ""))
+            best = json.loads((path / "report.json").read_text(encoding="utf-8")).get("best")
+        except (OSError, ValueError, AttributeError):
+            best = None
+        advice = (f"such as its best {path / 'artifacts' / best} (it has {', '.join(found)})" if best in found else
+                  f"{path / 'artifacts'}/NAME with NAME one of {', '.join(found)}" if found else
+                  "but it holds none; retrain")
+        raise ArtifactError(f"{path}: a training run, not an artefact; give one of its models, {advice}")
     if not manifest_path.is_file():
         raise ArtifactError(f"{path}: incomplete artefact, {MANIFEST} is missing; retrain or copy the whole directory")
     try:

@@ -93,9 +93,11 @@ class BaselineConfig:
             raise ConfigError("--baseline.min-df is empty; give at least one minimum document frequency")
         if self.word_weight < 0 or self.char_weight < 0:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight: expected weights >= 0")
-        if self.word_clusters < 0 or self.word_clusters == 1 or self.cluster_weight <= 0:
-            raise ConfigError(f"--baseline.word-clusters {self.word_clusters} / --baseline.cluster-weight "
-                              f"{self.cluster_weight}: expected 0 (off) or at least 2 clusters, and a weight above 0")
+        if self.word_clusters < 0 or self.word_clusters == 1:
+            raise ConfigError(f"--baseline.word-clusters {self.word_clusters}: expected 0 (off) or at least 2 clusters, "
+                              "such as 1000")
+        if self.word_clusters and self.cluster_weight <= 0:
+            raise ConfigError(f"--baseline.cluster-weight {self.cluster_weight}: expected a weight above 0, such as 0.5")
         if self.word_weight == 0 and self.char_weight == 0:
             raise ConfigError("--baseline.word-weight and --baseline.char-weight are both 0; keep at least one block")
         for flag, ngrams in (("--baseline.word-ngrams", self.word_ngrams), ("--baseline.char-ngrams", self.char_ngrams)):

@@ -23,6 +23,7 @@ from .data.normalize import normalizer_for
 from .data.splits import LabelledData, Split
 from .evaluation.metrics import chosen_on, evaluate_scores
 from .models.hf_common import is_main_process
+from .models.word_clusters import RunClusters, clusters_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -58,21 +59,21 @@ def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
 
 
 def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path,
-                     trained: Sequence[Candidate] = (), unlabelled: Articles | None = None) -> Candidate:
+                     trained: Sequence[Candidate] = (), unlabelled: Articles | None = None,
+                     word_clusters: RunClusters | None = None) -> Candidate:
     started = time.perf_counter()
     if name == "baseline":
         from .models.baseline import train_baseline
-        from .models.word_clusters import clusters_for_run
 
         normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
-        clusters, clusters_log = clusters_for_run(config, data, unlabelled, normalizer)
+        clusters = word_clusters.clusters if word_clusters else None
         classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
                                          clusters=clusters)
         if unlabelled is not None:
             from .models.self_training import self_train
 
             classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer, clusters)
-        log |= {"word_clusters": clusters_log} if clusters_log else {}
+        log |= {"word_clusters": word_clusters.log} if word_clusters else {}
     elif name == "transformer":
         from .models.distillation import distillation_for_run
         from .models.transformer_training import train_transformer
@@ -120,14 +121,14 @@ def hold_out_selection(data: LabelledData, config: TrainConfig) -> tuple[Labelle
     return dataclasses.replace(data, validation=tuning), selection
 
 
-def train_candidates(data: LabelledData, config: TrainConfig, run_dir: Path,
-                     unlabelled: Articles | None = None) -> list[Candidate]:
+def train_candidates(data: LabelledData, config: TrainConfig, run_dir: Path, unlabelled: Articles | None = None,
+                     word_clusters: RunClusters | None = None) -> list[Candidate]:
     """Every candidate of ``--models``, trained in the order of CANDIDATES (the baseline can teach the transformer,
     both come before the ensemble that combines them) and returned in the order given."""
     order = sorted(config.models, key=CANDIDATES.index)
     trained: list[Candidate] = []
     for name in order:
-        trained.append(_train_candidate(name, data, config, run_dir, trained, unlabelled))
+        trained.append(_train_candidate(name, data, config, run_dir, trained, unlabelled, word_clusters))
     return sorted(trained, key=lambda c: config.models.index(c.name))
 
 
@@ -199,7 +200,7 @@ def choose(ranked: list[Candidate], selection: Split | None, labels: list[str], 
 
 
 def refit_baseline(chosen: Candidate, data: LabelledData, config: TrainConfig, run_dir: Path,
-                   unlabelled: Articles | None) -> Candidate:
+                   unlabelled: Articles | None, word_clusters: RunClusters | None) -> Candidate:
     """The baseline, once chosen on the held-out half, retrained with every validation article to tune on: the model
     a baseline-only run trains, so listing more candidates never costs it half of its tuning data (tuned on half,
     it tested 0.923 to 0.934 on the shared data instead of 0.934). It costs one more baseline training, a small share
@@ -207,7 +208,7 @@ def refit_baseline(chosen: Candidate, data: LabelledData, config: TrainConfig, r
     retraining them would cost the run again."""
     logger.info("baseline chosen: retraining it with all %d validation articles to tune on (it was compared tuned on %d)",
                 len(data.validation), chosen.validation["articles"])
-    refit = _train_candidate("baseline", data, config, run_dir, unlabelled=unlabelled)
+    refit = _train_candidate("baseline", data, config, run_dir, unlabelled=unlabelled, word_clusters=word_clusters)
     refit.refit = {"compared_tuned_on": chosen.validation["articles"],
                    "compared_validation_macro_f1": chosen.validation["macro_f1"],
                    "compared_selection_macro_f1": chosen.selection["macro_f1"],
@@ -247,7 +248,7 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
         from .registry import served_labels
 
         expected_labels = served_labels(config.model_name)
-    data = load_data(config.data, seed=config.seed, expected_labels=expected_labels)
+    data = load_data(config.data, seed=config.seed, expected_labels=expected_labels, named=config.data.named_columns())
     logger.info("data validated:\n%s", describe(data))
     data_seconds = time.perf_counter() - started
 
@@ -257,7 +258,8 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
 
         unlabelled = read_unlabelled(config.unlabelled, config.data, data)
     tuning, selection = hold_out_selection(data, config)
-    candidates = train_candidates(tuning, config, run_dir, unlabelled)
+    word_clusters = clusters_for_run(config, tuning, unlabelled)  # learnt once, for every baseline of the run
+    candidates = train_candidates(tuning, config, run_dir, unlabelled, word_clusters)
     if selection is not None:
         for candidate in candidates:
             scores = candidate.classifier.predict_scores(selection.texts, selection.titles)
@@ -268,7 +270,7 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
     ranked, decision = choose(rank(candidates), selection, data.label_names, config)
     if selection is not None and ranked[0].name == "baseline":
         chosen = ranked[0]
-        refit = refit_baseline(chosen, data, config, run_dir, unlabelled)
+        refit = refit_baseline(chosen, data, config, run_dir, unlabelled, word_clusters)
         candidates = [refit if c is chosen else c for c in candidates]
         ranked = [refit] + ranked[1:]
     winner = ranked[0]

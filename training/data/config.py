@@ -93,29 +93,35 @@ class ColumnsConfig:
     encoding: str | None = setting(None, "Text encoding: auto (detected) or a codec name such as cp1256.")
     csv_delimiter: str | None = setting(None, "CSV field delimiter: auto or the character itself.")
 
-    def given(self) -> dict[str, Any]:
-        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)
-                if item.name != "path" and getattr(self, item.name) is not None}
+    def columns(self) -> list[str]:
+        """The reading settings here, each taken from the model's manifest when not given."""
+        return [item.name for item in dataclasses.fields(self)]
 
     def named_columns(self) -> list[str]:
         """The optional columns given here (not inherited from the model): they must exist in the data."""
-        return [name for name in OPTIONAL_COLUMN_FIELDS if self.given().get(name)]
+        return [name for name in OPTIONAL_COLUMN_FIELDS if getattr(self, name, None)]
 
     def resolve(self, manifest: dict) -> DataConfig:
         """A DataConfig for reading: what was given here, else what the model was trained with, else defaults."""
-        names = [item.name for item in dataclasses.fields(self) if item.name != "path"]
-        config = DataConfig.as_trained(manifest, self.given(), names)
-        config.path = getattr(self, "path", None)
-        return config
+        names = self.columns()
+        return DataConfig.as_trained(manifest, {n: getattr(self, n) for n in names if getattr(self, n) is not None}, names)
 
 
 @dataclass
 class LabelledColumnsConfig(ColumnsConfig):
     """Labelled articles to evaluate on, and their columns; empty: as each model's training data (its manifest)."""
 
-    path: str | None = setting(None, "A data file, or a directory whose split files are all evaluated; required.",
-                               common=True)
+    path: str | None = setting(None, "Labelled articles: a data file, a directory whose split files are all "
+                               "evaluated, a saved Hugging Face dataset or a hub dataset id; required.", common=True)
     label_column: str | None = setting(None, "Column holding the primary label (or every label, split on "
                                               "--data.label-delimiter).", common=True)
     labels_column: str | None = setting(None, "Optional multi-label column.")
     label_delimiter: str | None = setting(None, "Delimiter of several labels in one string, such as '|'.")
+
+    def columns(self) -> list[str]:
+        return [name for name in super().columns() if name != "path"]
+
+    def resolve(self, manifest: dict) -> DataConfig:
+        config = super().resolve(manifest)
+        config.path = self.path
+        return config

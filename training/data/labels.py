@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..config import DataConfig
 from .files import DataError
+
+if TYPE_CHECKING:
+    from .splits import Split
 
 logger = logging.getLogger(__name__)
 
 LIKELY_DELIMITERS = (";", ",", "/", "+", "|", "\t")
 RARE_ROWS = 2  # a label in at most this many rows ...
 RARE_SHARE = 0.01  # ... or under this share of its look-alike's rows, one or two edits away, is a typo
-FREE_TEXT_LABELS = 50  # this many different labels, most rows a label of their own: a text column, not topics
+FREE_TEXT_LABELS = 50  # this many different labels, and ...
+FREE_TEXT_SHARE = 0.8  # ... this share of the articles a label found once: a text column, not topics
 LONGEST_LABEL = 100  # characters; a longer "label" is text
 
 
@@ -37,21 +41,20 @@ def edit_distance(a: str, b: str, limit: int = 2) -> int:
     return min(previous[-1], limit + 1)
 
 
-def check_label_column(splits: Sequence, config: DataConfig) -> None:
-    """Stop when the label column holds text rather than topics (the text or title column named by mistake): nearly
-    every article a primary label of its own, or a label as long as a sentence. Checked before anything logs or
-    quotes a label, which would be article text."""
-    for split in splits:
-        primary = [labels[0] for labels in split.labels]
-        distinct, longest = len(set(primary)), max(map(len, primary), default=0)
-        if distinct >= FREE_TEXT_LABELS and distinct > len(primary) / 2:
-            found = f"{distinct} different values in {len(primary)} articles"
-        elif longest > LONGEST_LABEL:
-            found = f"a value of {longest} characters"
-        else:
-            continue
-        raise DataError(f"{split.origin}: the label column {config.label_column!r} holds {found}: text, not topics; "
-                        "name the column of topics with --data.label-column NAME")
+def check_label_column(train: Split, config: DataConfig) -> None:
+    """Stop when the label column holds text rather than topics (the text or title column named by mistake): most
+    training articles a primary label no other article has, or a label as long as a sentence. Checked before
+    anything logs or quotes a label, which would be article text."""
+    counts = Counter(labels[0] for labels in train.labels)
+    once, longest = sum(count == 1 for count in counts.values()), max(map(len, counts), default=0)
+    if len(counts) >= FREE_TEXT_LABELS and once > FREE_TEXT_SHARE * len(train):
+        found = f"{len(counts)} different values in {len(train)} articles, {once} of them found once"
+    elif longest > LONGEST_LABEL:
+        found = f"a value of {longest} characters"
+    else:
+        return
+    raise DataError(f"{train.origin}: the label column {config.label_column!r} holds {found}: text, not topics; "
+                    "name the column of topics with --data.label-column NAME")
 
 
 def shown(label: str, width: int = 40) -> str:
@@ -125,9 +128,9 @@ def check_joined(label: str, known: set[str], config: DataConfig, split, row: in
             continue
         parts = [part.strip() for part in label.split(delimiter) if part.strip()]
         if len(parts) > 1 and all(part in known for part in parts):
-            shown = "tab" if delimiter == "\t" else repr(delimiter)
-            raise DataError(f"{split.where(row)}: label {label!r} looks like two labels separated by {shown}: "
-                            f"pass --data.label-delimiter {shown}")
+            written = "tab" if delimiter == "\t" else repr(delimiter)
+            raise DataError(f"{split.where(row)}: label {label!r} looks like two labels separated by {written}: "
+                            f"pass --data.label-delimiter {written}")
 
 
 def _look_alike(label: str, candidates: Sequence[str]) -> str | None:

@@ -227,17 +227,19 @@ def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[S
         try:
             rest, held = train_test_split(rows, test_size=size, random_state=seed)
         except ValueError:  # so few articles that one side would be empty
-            raise DataError(f"{split.origin}: too few articles to hold out a {name} split of {size:.0%} ({len(split)} "
-                            "left to split); add labelled articles (a few per label at least), or give a {name} file "
-                            "beside the training file") from None
+            raise DataError(f"{split.origin}: {len(split)} article(s) left are too few to hold out a {name} split; "
+                            "add labelled articles (a few per label at least), or give the split yourself: a --data "
+                            f"directory holding train.jsonl and {name}.jsonl") from None
     return split.subset(sorted(rest), split.name), split.subset(sorted(held), name)
 
 
-def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str] | None = None) -> LabelledData:
+def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str] | None = None,
+              named: Sequence[str] = ()) -> LabelledData:
     """Read, validate, deduplicate and split labelled data; raise ``DataError`` on anything unusable.
 
     ``expected_labels``: the label set of the model being retrained (a registered name); a label outside it stops
-    loading unless ``--data.labels`` declares the new set.
+    loading unless ``--data.labels`` declares the new set. ``named``: optional column settings the user gave,
+    which every file must have (``DataConfig.named_columns``; see ``check_named_columns``).
     """
     from datasets.utils.logging import disable_progress_bar
 
@@ -246,9 +248,8 @@ def load_data(config: DataConfig, seed: int = 13, expected_labels: Sequence[str]
     if not config.path:
         logger.warning("no --data given: training on the built-in sample corpus (%d articles, %s); pass --data PATH "
                        "for your own articles", len(raw["all"].rows), _shown(SAMPLE_CORPUS))
-    parsed = {name: _to_split(name if name != "all" else "train", table, config, config.named_columns())
-              for name, table in raw.items()}
-    check_label_column(list(parsed.values()), config)
+    parsed = {name: _to_split(name if name != "all" else "train", table, config, named) for name, table in raw.items()}
+    check_label_column(parsed.get("train") or parsed["all"], config)
     unify_spellings(list(parsed.values()), config.labels or expected_labels or ())
     check_labels(list(parsed.values()), config, expected_labels)
     report: dict[str, Any] = {"sources": {name: split.origin for name, split in parsed.items()}, "duplicates_dropped": {},

@@ -331,7 +331,8 @@ def _coefficients(classify, n_labels: int) -> np.ndarray:
 
 def top_ngrams(classifier, k: int = 15, kind: str | None = "word") -> pd.DataFrame:
     """A baseline's most label-indicative features: per label the ``k`` largest weights (rank 1 first), of
-    ``kind`` "word" or "char" n-grams (None: both). N-grams are in the normaliser's output form."""
+    ``kind`` "word", "char" or (with --baseline.word-clusters) "cluster" n-grams (None: all). N-grams are in the
+    normaliser's output form."""
     pipeline = getattr(classifier, "pipeline", None)
     if pipeline is None:
         raise TypeError(f"{type(classifier).__name__} has no linear pipeline; top n-grams need a baseline model")

@@ -25,7 +25,6 @@ from .metrics import confidence_and_correct, evaluate_scores, expected_calibrati
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class EvaluateConfig:
     """Settings of `python -m training evaluate`."""
@@ -114,11 +113,12 @@ def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfi
         key = tuple(getattr(settings, item.name) for item in fields(LabelledColumnsConfig))
         split = cache.get(key) or cache.setdefault(key, read_evaluation_set(settings, data.named_columns()))
         if evaluated is not None and split.ids != evaluated.ids:
-            row = next((i for i, (a, b) in enumerate(zip(evaluated.ids, split.ids)) if a != b), min(len(split), len(evaluated)))
-            found = f"{evaluated.ids[row]!r} vs {split.ids[row]!r}" if row < min(len(split), len(evaluated)) else \
-                f"{len(evaluated)} vs {len(split)} rows"
-            raise DataError(f"{data.path}: {first} and {name} read different articles from it with their own column "
-                            f"settings (article {row + 1}: {found}); give the columns explicitly with --data.* flags")
+            common = min(len(split), len(evaluated))
+            row = next((i for i in range(common) if evaluated.ids[i] != split.ids[i]), common)
+            found = (f"article {row + 1} is {evaluated.ids[row]!r} vs {split.ids[row]!r}" if row < common
+                     else f"{len(evaluated)} vs {len(split)} articles")
+            raise DataError(f"{data.path}: {first} and {name} read it differently with their own column settings "
+                            f"({found}); give the columns explicitly with --data.* flags")
         evaluated, first = split, first or name
         check_labels(split, model, name, settings)
         results[name] = score_model(model, split, bins)

@@ -10,6 +10,13 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from ..data.splits import Split
 
 
+def macro_f1(truth: Sequence[int], predicted: Sequence[int]) -> float:
+    """Macro-F1 over the labels the articles have or the model predicts (scikit-learn's default label set), the one
+    definition used by every score of a run: a label in neither is left out, since counting it as F1 0 would score
+    the evaluated articles' mix of topics, not the model's errors."""
+    return float(f1_score(truth, predicted, average="macro", zero_division=0))
+
+
 def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str], multi_label: bool,
                     thresholds: Sequence[float] | None = None) -> dict:
     """Primary-label metrics (accuracy, macro-F1, per class, confusion matrix) and, multi-label, set metrics."""
@@ -18,12 +25,10 @@ def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str]
     y_pred = np.asarray(scores).argmax(axis=1)
     indices = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=indices, zero_division=0)
-    # A label the articles never have and the model never predicts is left out of macro-F1 (sklearn's default
-    # label set): counting it as F1 0 would score the evaluation set's mix of topics, not the model's errors.
     result = {
         "articles": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(label_names, precision, recall, f1, support)
@@ -36,7 +41,9 @@ def evaluate_scores(scores: np.ndarray, split: Split, label_names: Sequence[str]
         predicted = multi_label_decisions(scores, thresholds)
         result["multi_label"] = {
             "micro_f1": float(f1_score(truth, predicted, average="micro", zero_division=0)),
-            "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+            # over the labels some article has or the model predicts, as macro_f1
+            "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0,
+                                       labels=np.flatnonzero(truth.any(axis=0) | predicted.any(axis=0)))),
             "exact_match": float((truth == predicted).all(axis=1).mean()),
         }
     by_source = per_source(y_true, y_pred, split.sources, label_names)

@@ -20,7 +20,6 @@ import sklearn
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
@@ -31,7 +30,7 @@ from ..config import BaselineConfig, ConfigError, check
 from ..data.loading import compose_inputs
 from ..data.normalize import ArabicNormalizer
 from ..data.splits import LabelledData
-from ..evaluation.metrics import tune_thresholds
+from ..evaluation.metrics import macro_f1, tune_thresholds
 from .sklearn_fast import (
     CalibratedLinearScores,
     as_fast,
@@ -68,8 +67,8 @@ def build_features(config: BaselineConfig, min_df: int, clusters: dict[str, int]
             if weight != 1:
                 weights[name] = float(weight)
     if clusters:
-        blocks.append(("clusters", cluster_vectorizer(clusters)))
-        weights["clusters"] = float(config.cluster_weight)
+        blocks.append(("cluster", cluster_vectorizer(clusters)))
+        weights["cluster"] = float(config.cluster_weight)
     return FeatureUnion(blocks, transformer_weights=weights or None)
 
 
@@ -240,8 +239,8 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
     class_weight = None if str(config.class_weight).lower() in ("none", "") else config.class_weight
     use_oof = config.selection == "validation+train-oof"  # (and more than one trial: see below)
 
-    def macro_f1(truth: np.ndarray, scores: np.ndarray) -> float:
-        return float(f1_score(truth, scores.argmax(axis=1), average="macro", labels=range(len(labels)), zero_division=0))
+    def scored(truth: np.ndarray, scores: np.ndarray) -> float:
+        return macro_f1(truth, scores.argmax(axis=1))
 
     # Calibration needs every class in each of its folds; a class with fewer training articles than folds
     # (a rare topic, or a one-source subset of the data) gets fewer folds, or no SVM at all with one article.
@@ -285,11 +284,11 @@ def train_baseline(data: LabelledData, config: BaselineConfig, normalizer: Arabi
         weights = {} if sample_weight is None else {"sample_weight": sample_weight}
         model = build_linear_model(kind, c, class_weight, one_vs_rest, seed, max(folds, 2)).fit(x_train, y_train, **weights)
         scores = label_scores(model, x_valid, len(labels))
-        trial = {"classifier": kind, "C": c, "min_df": min_df, "validation_macro_f1": macro_f1(y_valid, scores)}
+        trial = {"classifier": kind, "C": c, "min_df": min_df, "validation_macro_f1": scored(y_valid, scores)}
         if use_oof:
             oof = out_of_fold_scores(model, x_train, y_train, len(labels), max(folds, 2), seed, sample_weight)[:gold]
-            trial["train_oof_macro_f1"] = macro_f1(y_train_primary, oof)
-            trial["selection_macro_f1"] = macro_f1(np.concatenate([y_valid, y_train_primary]), np.vstack([scores, oof]))
+            trial["train_oof_macro_f1"] = scored(y_train_primary, oof)
+            trial["selection_macro_f1"] = scored(np.concatenate([y_valid, y_train_primary]), np.vstack([scores, oof]))
         else:
             trial["selection_macro_f1"] = trial["validation_macro_f1"]
         trial["fit_seconds"] = round(time.perf_counter() - began, 2)

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from ..artifact import Classifier
-from ..evaluation.metrics import tune_thresholds
+from ..evaluation.metrics import macro_f1, tune_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +76,10 @@ def tune_weight(first: np.ndarray, second: np.ndarray, truth: np.ndarray, grid: 
 
     Ties (equal to 4 decimals) go to the weight nearest 0.5, an even blend being the least fitted to
     validation's noise; then to the weight that favours the faster member. Returns (weight, trials)."""
-    labels = list(range(first.shape[1]))
     trials = []
     for w in grid:
         predicted = mix([first, second], [w, 1 - w]).argmax(axis=1)
-        trials.append({"weight": float(w), "macro_f1": float(f1_score(truth, predicted, labels=labels,
-                                                                         average="macro", zero_division=0))})
+        trials.append({"weight": float(w), "macro_f1": macro_f1(truth, predicted)})
     faster = 1.0 if first_is_faster else -1.0
     best = max(trials, key=lambda t: (round(t["macro_f1"], 4), -round(abs(t["weight"] - 0.5), 6), faster * t["weight"]))
     return best["weight"], trials

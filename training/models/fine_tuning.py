@@ -98,12 +98,14 @@ def plan_fine_tuning(config: TransformerConfig, hidden: int, from_scratch: bool)
     return plan
 
 
-def majority_macro_f1(class_ids: np.ndarray, labels: int) -> float:
-    """Validation macro-F1 of always predicting the most frequent class: F1 2p/(1+p) on it, 0 on the others."""
+def majority_macro_f1(class_ids: np.ndarray) -> float:
+    """Validation macro-F1 of always predicting the most frequent class: F1 2p/(1+p) on it, 0 on the other classes
+    of validation (``metrics.macro_f1``'s label set)."""
     if len(class_ids) == 0:
         return 0.0
-    share = np.bincount(class_ids, minlength=labels).max() / len(class_ids)
-    return float(2 * share / (1 + share) / labels)
+    counts = np.bincount(class_ids)
+    share = counts.max() / len(class_ids)
+    return float(2 * share / (1 + share) / np.count_nonzero(counts))
 
 
 def plateau_early_stopping(patience: int, plateau_level: float, min_epoch: float) -> Any:

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score
 
 from ..config import ConfigError, TransformerConfig, check
 from ..data.loading import compose_inputs
 from ..data.splits import LabelledData
 from ..encoders.tokenizer import build_tokenizer, resolve_normalizer
-from ..evaluation.metrics import tune_thresholds
+from ..evaluation.metrics import macro_f1, tune_thresholds
 from .fine_tuning import (
     class_weights,
     hidden_size,
@@ -202,11 +202,11 @@ def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_con
         predicted = np.asarray(logits).argmax(axis=1)
         if len(predicted) != len(valid_primary):
             raise RuntimeError(f"evaluation returned {len(predicted)} predictions for {len(valid_primary)} articles")
-        return {"macro_f1": float(f1_score(valid_primary, predicted, average="macro", labels=range(len(labels)), zero_division=0)),
+        return {"macro_f1": macro_f1(valid_primary, predicted),
                 "accuracy": float(accuracy_score(valid_primary, predicted))}
 
     budget = time_budget_callback(config.time_budget_s)
-    majority = majority_macro_f1(valid_primary, len(labels))
+    majority = majority_macro_f1(valid_primary)
     plateau = max(2 * majority, majority + 0.05)  # "clearly above" always predicting the majority class
     stopper = plateau_early_stopping(patience, plateau, config.min_train_share * epochs) if patience > 0 else None
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -22,7 +23,6 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from ..config import TrainConfig
     from ..data.articles import Articles
-    from ..data.normalize import ArabicNormalizer
     from ..data.splits import LabelledData
 
 logger = logging.getLogger(__name__)
@@ -39,9 +39,14 @@ def word_vectors(docs: Sequence[str], dimensions: int = DIMENSIONS, window: int 
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.preprocessing import normalize
 
-    counter = CountVectorizer(token_pattern=WORDS, min_df=min_df, max_features=max_words).fit(docs)
+    try:
+        counter = CountVectorizer(token_pattern=WORDS, min_df=min_df, max_features=max_words).fit(docs)
+    except ValueError:  # fewer articles than min_df, or no word in min_df of them
+        return {}, np.zeros((0, dimensions), dtype=np.float32)
     vocabulary, analyze = counter.vocabulary_, counter.build_analyzer()
     size = len(vocabulary)
+    if size < 3:  # too few words to reduce or to cluster
+        return {}, np.zeros((0, dimensions), dtype=np.float32)
     counts = sp.csr_matrix((size, size), dtype=np.float32)
     for start in range(0, len(docs), CHUNK):  # word pairs counted a chunk at a time: all at once would take GBs
         left, right = [], []
@@ -67,7 +72,9 @@ def learn_word_clusters(docs: Sequence[str], n_clusters: int, seed: int) -> dict
 
     started = time.perf_counter()
     vocabulary, vectors = word_vectors(docs, seed=seed)
-    if len(vocabulary) < 2:
+    if not vocabulary:
+        logger.warning("word clusters: too few words in %d articles (each word must be in %d of them); training "
+                       "without them", len(docs), MIN_COUNT)
         return {}
     found = MiniBatchKMeans(min(n_clusters, len(vocabulary)), random_state=seed, n_init=3,
                             batch_size=4096).fit(vectors).labels_
@@ -96,19 +103,30 @@ def cluster_vectorizer(clusters: dict[str, int]) -> object:
                            sublinear_tf=True, dtype=np.float32)
 
 
-def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "Articles | None",
-                     normalizer: "ArabicNormalizer") -> tuple[dict[str, int] | None, dict]:
-    """The run's word clusters (None when ``--baseline.word-clusters`` is 0), learnt from the training split and the
-    unlabelled articles (as many as self-training reads), normalised as the baseline sees them; and what was used."""
-    from ..data.loading import compose_inputs
+@dataclass
+class RunClusters:
+    """A run's word clusters, learnt once and shared by every baseline it trains, and what they were learnt from."""
 
-    if not config.baseline.word_clusters:
-        return None, {}
+    clusters: dict[str, int]
+    log: dict
+
+
+def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "Articles | None") -> RunClusters | None:
+    """The run's word clusters (None when ``--baseline.word-clusters`` is 0 or no baseline is trained), learnt from
+    the training split and the unlabelled articles (as many as self-training reads), normalised as the baseline
+    sees them."""
+    from ..data.loading import compose_inputs
+    from ..data.normalize import normalizer_for
+
+    if not config.baseline.word_clusters or "baseline" not in config.models:
+        return None
     texts = compose_inputs(data.train.texts, data.train.titles)
     if unlabelled is not None:
         limit = config.self_training.max_unlabelled or len(unlabelled)
         texts += compose_inputs(unlabelled.texts[:limit], unlabelled.titles[:limit])
     started = time.perf_counter()
+    normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
     clusters = learn_word_clusters(normalizer.transform(texts), config.baseline.word_clusters, config.seed)
-    return clusters, {"clusters": len(set(clusters.values())), "words": len(clusters), "articles": len(texts),
-                      "seconds": round(time.perf_counter() - started, 1)}
+    return RunClusters(clusters, {"clusters": len(set(clusters.values())), "words": len(clusters),
+                                  "articles": len(texts), "unlabelled": unlabelled is not None,
+                                  "seconds": round(time.perf_counter() - started, 1)})
