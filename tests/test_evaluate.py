@@ -133,8 +133,17 @@ def test_models_reading_different_articles_are_named(two_models: tuple[Path, Pat
                                                  for row in evaluation_rows(text_column="body", label_column="topic")])
     assert main(["evaluate", str(right), str(by_ref), "--data", str(data)]) == 2
     err = capsys.readouterr().err
-    assert f"{right} and {by_ref} read it differently with their own column settings (article 1 is 's1' vs " \
-           "'r-s1'); give the columns explicitly" in err
+    assert f"{right} and {by_ref} read it differently with their own column settings (article 1, {data} line 1 (id " \
+           "s1), differs in its id: 's1' vs 'r-s1'); give the columns explicitly" in err
+    # same ids, other texts: a model trained on `text` and one on `body`, reading a file that has both
+    both = write_jsonl(tmp_path / "both.jsonl", [{**row, "text": row["body"] + " ملحق"}
+                                                 for row in evaluation_rows(text_column="body", label_column="topic")])
+    by_text = train_tiny(tmp_path / "by-text", training_rows(label_column="topic"), label_column="topic")
+    assert main(["evaluate", str(right), str(by_text), "--data", str(both)]) == 2
+    assert "line 1 (id s1), differs in its text); give the columns explicitly" in capsys.readouterr().err
+    # a file that one model cannot read: the error says whose column settings need what is missing (`text`)
+    assert main(["evaluate", str(right), str(by_text), "--data", str(data)]) == 2
+    assert f"(reading it with {by_text}'s column settings)" in capsys.readouterr().err
     # a run directory is not a model: its models are named, the best first
     run_directory = right.parent.parent
     assert main(["evaluate", str(run_directory), "--data", str(data)]) == 2
@@ -153,3 +162,14 @@ def test_a_run_directory_without_its_report_lists_its_models(tmp_path: Path) -> 
     (tmp_path / "run" / "report.json").write_text('{"best": null}', encoding="utf-8")
     with pytest.raises(ArtifactError, match=r"give one of its models, .*run/artifacts/NAME with NAME one of baseline$"):
         read_manifest(tmp_path / "run")
+
+
+def test_a_topic_absent_from_the_articles_is_marked_not_scored_zero(two_models: tuple[Path, Path]) -> None:
+    from training.evaluation.evaluate import markdown
+
+    right, _ = two_models
+    rows = [row for row in evaluation_rows(text_column="body", label_column="topic") if row["topic"] == "sport"]
+    data = write_jsonl(right.parent.parent.parent / "sport-only.jsonl", rows)
+    evaluation = evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
+    assert evaluation["models"]["right"]["macro_f1"] == 1.0  # every sport article right; diplomacy in neither
+    assert "| F1 diplomacy | F1 sport |" in markdown(evaluation) and " | – | 1.0000 |" in markdown(evaluation)

@@ -119,6 +119,9 @@ def test_split_sentences_on_arabic_punctuation_and_lines() -> None:
     spans = split_sentences(text)
     assert [text[a:b] for a, b in spans] == ["الجملة الأولى؟", "الجملة الثانية؛", "الثالثة.", "الرابعة بلا نقطة"]
     assert split_sentences("") == [] and split_sentences("  \n ") == []
+    money = "وافق المجلس على قرض بقيمة 1.9 مليار دولار. وينتهي في 2030."  # a decimal point ends no sentence
+    assert [money[a:b] for a, b in split_sentences(money)] == ["وافق المجلس على قرض بقيمة 1.9 مليار دولار.",
+                                                                "وينتهي في 2030."]
 
 
 def test_long_texts_are_grouped_into_few_units() -> None:

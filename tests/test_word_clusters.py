@@ -107,4 +107,6 @@ def test_too_little_text_gives_no_clusters(caplog: pytest.LogCaptureFixture) -> 
     assert learn_word_clusters(["كرة قدم", "مباراة"], n_clusters=10, seed=1) == {}  # fewer articles than MIN_COUNT
     assert learn_word_clusters(["كرة"] * 6, n_clusters=10, seed=1) == {}  # one word: nothing to cluster
     assert "word clusters: too few words" in caplog.text
+    learn_word_clusters(topic_docs(), n_clusters=10, seed=1)
+    assert "word clusters: 12 words for 10 clusters, too few to group" in caplog.text and "about 2 clusters" in caplog.text
     assert [name for name, _ in build_features(BaselineConfig(), 1, clusters={}).transformer_list] == ["word", "char"]

@@ -223,13 +223,13 @@ def stratified_split(split: Split, size: float, seed: int, name: str) -> tuple[S
     try:
         rest, held = train_test_split(rows, test_size=size, random_state=seed, stratify=split.primary)
     except ValueError as exc:
-        logger.warning("cannot stratify the %s split (%s); splitting at random with seed %d", name, exc, seed)
         try:
             rest, held = train_test_split(rows, test_size=size, random_state=seed)
         except ValueError:  # so few articles that one side would be empty
             raise DataError(f"{split.origin}: {len(split)} article(s) left are too few to hold out a {name} split; "
                             "add labelled articles (a few per label at least), or give the split yourself: a --data "
                             f"directory holding train.jsonl and {name}.jsonl") from None
+        logger.warning("cannot stratify the %s split (%s); split at random with seed %d", name, exc, seed)
     return split.subset(sorted(rest), split.name), split.subset(sorted(held), name)
 
 

@@ -260,7 +260,8 @@ def normalizer_for(preset: str = "default", **overrides: Any) -> ArabicNormalize
     for name, value in overrides.items():  # "false" (a string) would switch a rule on
         expected = str if name.endswith("_token") else bool
         if not isinstance(value, expected):
-            raise ValueError(f"{name}: expected {'a text' if expected is str else 'true or false'}, found {value!r}")
+            raise ValueError(f"{name}: expected {'a text' if expected is str else 'true or false without quotes'}, "
+                             f"found the {type(value).__name__} {value!r}")
     return ArabicNormalizer(**{**PRESETS[preset], **overrides})
 
 

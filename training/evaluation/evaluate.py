@@ -76,6 +76,17 @@ def check_labels(split: Split, model: Classifier, name: str, settings: DataConfi
                             f"{model.labels}); evaluate it on data with its label set, or retrain it with this label")
 
 
+def first_difference(one: Split, other: Split) -> str:
+    """Where two readings of one file differ (ids, titles, texts or labels), or "" when they are the same."""
+    for row, (a, b) in enumerate(zip(zip(one.ids, one.titles, one.texts, one.labels),
+                                     zip(other.ids, other.titles, other.texts, other.labels))):
+        if a != b:
+            what = [part for part, x, y in zip(("id", "title", "text", "labels"), a, b) if x != y]
+            return f"article {row + 1}, {one.where(row)}, differs in its {' and '.join(what)}" + \
+                (f": {a[0]!r} vs {b[0]!r}" if what == ["id"] else "")
+    return "" if len(one) == len(other) else f"{len(one)} vs {len(other)} articles"
+
+
 # -------------------------------------------------------------------------------------------------- scoring
 
 def calibration(scores: np.ndarray, split: Split, labels: Sequence[str], bins: int = 10) -> dict:
@@ -111,16 +122,17 @@ def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfi
     for name, model in tqdm(models.items(), desc="evaluate", unit="model", disable=len(models) < 2):
         settings = reading_settings(model, data)
         key = tuple(getattr(settings, item.name) for item in fields(LabelledColumnsConfig))
-        split = cache.get(key) or cache.setdefault(key, read_evaluation_set(settings, data.named_columns()))
-        if evaluated is not None and split.ids != evaluated.ids:
-            common = min(len(split), len(evaluated))
-            row = next((i for i in range(common) if evaluated.ids[i] != split.ids[i]), common)
-            found = (f"article {row + 1} is {evaluated.ids[row]!r} vs {split.ids[row]!r}" if row < common
-                     else f"{len(evaluated)} vs {len(split)} articles")
-            raise DataError(f"{data.path}: {first} and {name} read it differently with their own column settings "
-                            f"({found}); give the columns explicitly with --data.* flags")
-        evaluated, first = split, first or name
+        if key not in cache:
+            try:
+                cache[key] = read_evaluation_set(settings, data.named_columns())
+            except DataError as exc:
+                raise DataError(f"{exc} (reading it with {name}'s column settings)") from None
+        split = cache[key]
         check_labels(split, model, name, settings)
+        if evaluated is not None and (differs := first_difference(evaluated, split)):
+            raise DataError(f"{data.path}: {first} and {name} read it differently with their own column settings "
+                            f"({differs}); give the columns explicitly with --data.* flags")
+        evaluated, first = split, first or name
         results[name] = score_model(model, split, bins)
         results[name]["model_type"] = model.model_type
         results[name]["labels"] = list(model.labels)
@@ -137,9 +149,17 @@ def markdown(evaluation: dict) -> str:
              "| model | macro-F1 | accuracy | ECE | Brier | " + " | ".join(f"F1 {label}" for label in labels) + " |",
              "|---" + "|---:" * (len(labels) + 4) + "|"]
     for name, m in models.items():
-        f1 = [f"{m['per_class'][label]['f1']:.4f}" if label in m["per_class"] else "-" for label in labels]
+        predicted = dict(zip(m["confusion_matrix"]["labels"], np.sum(m["confusion_matrix"]["matrix"], axis=0).tolist()))
+        # "–": a topic no article has and the model never predicts, left out of macro-F1
+        f1 = [f"{m['per_class'][label]['f1']:.4f}" if label in m["per_class"] and (m["per_class"][label]["support"]
+              or predicted.get(label)) else "–" for label in labels]
         lines.append(f"| {name} | {m['macro_f1']:.4f} | {m['accuracy']:.4f} | {m['calibration']['ece']:.4f} | "
                      f"{m['calibration']['brier']:.4f} | " + " | ".join(f1) + " |")
+    if any("multi_label" in m for m in models.values()):
+        lines += ["", "Every label of each article (multi-label): micro-F1, macro-F1 and the share of articles whose label "
+                  "set is exactly right.", "", "| model | micro-F1 | macro-F1 | exact match |", "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {m['multi_label']['micro_f1']:.4f} | {m['multi_label']['macro_f1']:.4f} | "
+                  f"{m['multi_label']['exact_match']:.4f} |" for name, m in models.items() if "multi_label" in m]
     sources = sorted({s for m in models.values() for s in m["per_source"]})
     if sources:
         counts = {s: next(m["per_source"][s]["articles"] for m in models.values() if s in m["per_source"]) for s in sources}
@@ -148,7 +168,7 @@ def markdown(evaluation: dict) -> str:
         for name, m in models.items():
             lines.append(f"| {name} | " + " | ".join(f"{m['per_source'][s]['macro_f1']:.4f}" if s in m["per_source"]
                                                      else "-" for s in sources) + " |")
-    lines += ["", "![confusion matrices](confusion_matrices.png)", "", "## Misclassified articles", ""]
+    lines += ["", "![confusion matrices](confusion_matrices.png)", "", "## Misclassified articles (primary label)", ""]
     for name, m in models.items():
         ids = [entry["id"] for entry in m["misclassified"]]
         lines.append(f"- {name}: {len(ids)}" + (f" ({', '.join(ids[:50])}{', …' if len(ids) > 50 else ''})" if ids else ""))
@@ -182,6 +202,7 @@ def run_evaluate(config: EvaluateConfig) -> int:
     write_text_atomic(out / "evaluation.md", markdown(evaluation))
     for name, m in evaluation["models"].items():
         print(f"{name}: macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
-              f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}")
+              f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}"
+              + (f"  (every label: exact match {m['multi_label']['exact_match']:.4f})" if "multi_label" in m else ""))
     print(f"{evaluation['data']['articles']} articles; report: {out / 'evaluation.md'}")
     return 0

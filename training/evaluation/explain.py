@@ -44,7 +44,7 @@ _PIECE_RE = re.compile(r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]
 _EDGE_PUNCT = "\"'«»“”„‟‘’‚‛`´()[]{}<>.,،;؛:!?؟…-–—_/\\|*#~"
 # Sentence ends: Latin and Arabic full stops, question and exclamation marks, Arabic semicolon, ellipsis,
 # and line breaks (scraped articles often have one sentence or paragraph per line).
-_SENTENCE_END_RE = re.compile(r"[.!?؟؛;…۔\n]+")
+_SENTENCE_END_RE = re.compile(r"(?:(?<!\d)\.|\.(?!\d)|[!?؟؛;…۔\n])+")  # not the point of a decimal number: 1.9
 
 
 @dataclass

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 WORDS = r"(?u)\b\w+\b"  # the baseline's word tokens
 WINDOW, DIMENSIONS, MIN_COUNT, MAX_WORDS = 5, 150, 5, 60_000
 CHUNK = 5_000  # articles whose word pairs are counted together
+WORDS_PER_CLUSTER = 5  # fewer words per cluster on average: groups of one or two, the word block again
 
 
 def word_vectors(docs: Sequence[str], dimensions: int = DIMENSIONS, window: int = WINDOW, min_df: int = MIN_COUNT,
@@ -76,6 +77,11 @@ def learn_word_clusters(docs: Sequence[str], n_clusters: int, seed: int) -> dict
         logger.warning("word clusters: too few words in %d articles (each word must be in %d of them); training "
                        "without them", len(docs), MIN_COUNT)
         return {}
+    if len(vocabulary) < WORDS_PER_CLUSTER * n_clusters:
+        logger.warning("word clusters: %d words for %d clusters, too few to group (words in %d articles or more "
+                       "count); the cluster block will mostly repeat the word features: ask for about %d clusters, "
+                       "or give more --unlabelled articles", len(vocabulary), n_clusters, MIN_COUNT,
+                       max(2, len(vocabulary) // WORDS_PER_CLUSTER))
     found = MiniBatchKMeans(min(n_clusters, len(vocabulary)), random_state=seed, n_init=3,
                             batch_size=4096).fit(vectors).labels_
     logger.info("word clusters: %d words from %d articles in %d clusters (%.0f s)", len(vocabulary), len(docs),
