@@ -163,6 +163,13 @@ def test_unusable_settings_are_refused_before_training(tmp_path: Path, capsys: p
     assert not (tmp_path / "r").exists()
 
 
+def test_an_unknown_flag_shows_the_commands_own_usage(capsys: pytest.CaptureFixture) -> None:
+    assert main(["predict", "--data.label-column", "topic"]) == 2  # predict reads no labels
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m training predict [options]")
+    assert err.strip().endswith("error: unrecognized arguments: --data.label-column topic")
+
+
 def test_settings_built_in_code_are_checked_like_flags() -> None:
     from training.config import check
 

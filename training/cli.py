@@ -164,7 +164,7 @@ def build_parser(show_all: bool = False) -> argparse.ArgumentParser:
         else:
             _add_help_all(child)
             command.add_arguments(child)
-        child.set_defaults(command_spec=command)
+        child.set_defaults(command_spec=command, command_parser=child)
     return parser
 
 
@@ -193,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(show_all="--help-all" in argv).parse_args(argv)
+        args, unknown = build_parser(show_all="--help-all" in argv).parse_known_args(argv)
+        if unknown:  # with the command's own usage, which lists its flags, not the top-level one
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:
         return int(exc.code or 0)
     configure_logging(args.verbose)
