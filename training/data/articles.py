@@ -76,7 +76,7 @@ def _read_table(path: Path, config: DataConfig, on_error: str, named: Sequence[s
     if table.columns and config.text_column not in table.columns:
         raise DataError(f"{path}: missing column {config.text_column!r}; found columns {table.columns}; name yours with "
                         "--data.text-column NAME")
-    check_named_columns(str(path), set(table.columns).union(*(row.values or {} for row in table.rows)), config, named)
+    check_named_columns(table, config, named)
     articles = Articles(encoding=table.encoding, origin=str(path))
     for index, row in enumerate(table.rows):
         where = table.location(index)

@@ -33,15 +33,19 @@ class DataError(ValueError):
     """Data that cannot be used as it is; the message names where and how to fix it."""
 
 
-def check_named_columns(origin: str, columns: set[str], config: object, named: Sequence[str]) -> None:
+def check_named_columns(table: "FileRows", config: object, named: Sequence[str]) -> None:
     """Each column setting in ``named`` (a DataConfig field the user gave, such as ``title_column``) must name a
-    column of the file: a typo would otherwise read as "no titles" without a word."""
+    column of ``table`` (in its header, or in any row of a JSONL file): a typo would otherwise read as "no titles"
+    without a word."""
+    if not named:
+        return
+    columns = set(table.columns).union(*(row.values or {} for row in table.rows))
     for name in named:
         column = getattr(config, name)
         if column and column not in columns:
             flag = "--data." + name.replace("_", "-")
-            raise DataError(f"{origin}: missing column {column!r} (given with {flag}); found columns {sorted(columns)}; "
-                            f"fix the name, or leave {flag} out")
+            raise DataError(f"{table.path}: missing column {column!r} (given with {flag}); found columns "
+                            f"{sorted(columns)}; fix the name, or leave {flag} out")
 
 
 @dataclass

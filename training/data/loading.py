@@ -172,7 +172,7 @@ def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[st
     if not rows:
         raise DataError(f"{origin}: no rows; expected one article per row")
     columns = set(table.columns or rows[0])
-    check_named_columns(origin, columns.union(*rows), config, named)
+    check_named_columns(table, config, named)
     if config.text_column not in columns:
         raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {sorted(columns)}; "
                         f"name yours with --data.text-column NAME")

@@ -39,7 +39,7 @@ from .sklearn_fast import (
     transform_blocks,
     vectorizer,
 )
-from .word_clusters import cluster_vectorizer
+from .word_clusters import WORDS, cluster_vectorizer
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def build_features(config: BaselineConfig, min_df: int, clusters: dict[str, int]
     blocks, weights = [], {}
     for name, weight, make in (
             ("word", config.word_weight, lambda: vectorizer(
-                analyzer="word", ngram_range=tuple(config.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common)),
+                analyzer="word", ngram_range=tuple(config.word_ngrams), token_pattern=WORDS, **common)),
             ("char", config.char_weight, lambda: vectorizer(
                 analyzer="char_wb", ngram_range=tuple(config.char_ngrams), **common))):
         if weight > 0:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-WORDS = r"(?u)\b\w+\b"  # the baseline's word tokens
+WORDS = r"(?u)\b\w+\b"  # the baseline's word tokens: its word block and the clusters read the same words
 WINDOW, DIMENSIONS, MIN_COUNT, MAX_WORDS = 5, 150, 5, 60_000
 CHUNK = 5_000  # articles whose word pairs are counted together
 WORDS_PER_CLUSTER = 5  # fewer words per cluster on average: groups of one or two, the word block again
