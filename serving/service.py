@@ -124,14 +124,22 @@ def packed_tag(bento_file: Path = Path(__file__).resolve().parents[2] / "bento.y
     return next((str(m["tag"]) for m in models if isinstance(m, dict) and m.get("tag")), None)
 
 
+def building_bento() -> bool:
+    """Whether ``bentoml build`` imports this module to pack it: its errors then speak of packing, not serving."""
+    import sys
+
+    return sys.argv[1:2] == ["build"] and Path(sys.argv[0]).name in ("bentoml", "__main__.py")
+
+
 def configured_tag() -> str:
     """The full store tag to serve, from ``ARABIC_NEWS_MODEL_TAG``, else the model a built Bento packs, else the
     default name; after checking that the entry's artefact is complete and unchanged (every file against the
     manifest's checksums)."""
     packed = packed_tag()
     reference = tag = os.environ.get(registry.TAG_ENV) or packed or registry.DEFAULT_NAME
+    cannot, verb = ("cannot build a Bento of", "pack") if building_bento() else ("cannot serve", "serve")
     if registry.is_path(reference):
-        raise ModelUnavailableError(f"cannot serve {registry.TAG_ENV}={reference}: it takes a model store tag (NAME or "
+        raise ModelUnavailableError(f"{cannot} {registry.TAG_ENV}={reference}: it takes a model store tag (NAME or "
                                     "NAME:VERSION, see `python -m training models list`), not a path; put a run's "
                                     "model in the store with `python -m training train ... --register`")
     try:
@@ -142,8 +150,8 @@ def configured_tag() -> str:
         shown = reference if tag == reference else f"{reference} ({tag})"
         origin = f"{registry.TAG_ENV}={shown}" if os.environ.get(registry.TAG_ENV) else \
             f"{shown} (the model this Bento packs)" if packed else \
-            f"{shown} (the default; set {registry.TAG_ENV} to serve another model)"
-        raise ModelUnavailableError(f"cannot serve {origin}: {exc}") from None
+            f"{shown} (the default; set {registry.TAG_ENV} to {verb} another model)"
+        raise ModelUnavailableError(f"{cannot} {origin}: {exc}") from None
     return tag
 
 

@@ -116,8 +116,10 @@ def test_missing_text_column(tmp_path: Path) -> None:
 
 
 def test_missing_label_column(tmp_path: Path) -> None:
-    message = error_for(tmp_path, [{"text": "x", "topic": "sport"}], labels_column=None)
+    message = error_for(tmp_path, [{"text": "x", "topic": "sport"}, {"text": "y", "topic": "sport", "date": "1"}],
+                        labels_column=None)
     assert "missing column 'label'" in message and "--data.label-column" in message
+    assert "found columns ['text', 'topic', 'date']" in message  # in file order, any row's keys included
 
 
 def test_a_misnamed_optional_column_is_refused_not_ignored(tmp_path: Path) -> None:

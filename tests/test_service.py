@@ -583,6 +583,15 @@ def test_a_built_bento_serves_the_model_it_packs(baseline_run: dict, tmp_path) -
         stop(proc)
 
 
+def test_building_a_bento_without_the_model_says_so_in_one_line(tmp_path) -> None:
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build"], cwd=REPO, capture_output=True, text=True,
+                           timeout=600, env=server_env(ARABIC_NEWS_MODEL_TAG="", BENTOML_HOME=str(tmp_path / "empty")))
+    assert built.returncode != 0
+    line = _one_error_line(built.stdout + built.stderr, "error: cannot build a Bento of arabic-news-topics (the "
+                                                        "default; set ARABIC_NEWS_MODEL_TAG to pack another model): ")
+    assert "is not in the BentoML store" in line, line
+
+
 def test_sigterm_shuts_down_cleanly(baseline_run: dict, tmp_path) -> None:
     """A server of its own (the session's keeps serving): SIGTERM -> exit status 0 within a few seconds."""
     from training.registry import register

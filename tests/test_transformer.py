@@ -475,6 +475,10 @@ def test_train_with_unlabelled_articles_distils_the_baseline(tiny_checkpoint, tm
     assert log["distillation"]["teacher"] == "baseline"
     assert log["distillation"]["articles"] == len(rows) - 1  # the copy of a test article was dropped
     assert log["distillation"]["copies_of_labelled_dropped"] == 1  # and the record says so
+    # without a baseline in --models, one is trained as the baseline would be (self-trained, word clusters) to teach
+    config.out, config.models, config.baseline.word_clusters = str(tmp_path / "run2"), ["transformer"], 20
+    teacher = run(config)["candidates"]["transformer"]["training"]["distillation"]["teacher"]
+    assert teacher.startswith("baseline trained as teacher (self-training kept ") and teacher.endswith(" word clusters)")
     config.transformer.distill_articles = 0  # off: no teacher-labelled rows
-    config.out, config.models = str(tmp_path / "run2"), ["transformer"]
+    config.out = str(tmp_path / "run3")
     assert run(config)["candidates"]["transformer"]["training"]["distillation"] is None

@@ -201,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     command: Command = args.command_spec
     try:
-        return command.run(_settings(command, args) if command.config is not None else args)
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():  # a log line during a progress bar gets a line of its own
+            return command.run(_settings(command, args) if command.config is not None else args)
     except USER_ERRORS as exc:
         if args.verbose:
             logger.exception("failed")

@@ -58,29 +58,55 @@ def measure_throughput(classifier: Classifier, data: LabelledData) -> float:
     return count / max(time.perf_counter() - started, 1e-9)
 
 
+def distills(config: TrainConfig, unlabelled: Articles | None) -> bool:
+    """Whether the transformer learns from unlabelled articles labelled by the baseline."""
+    return "transformer" in config.models and unlabelled is not None and config.transformer.distill_articles > 0
+
+
+def train_configured_baseline(data: LabelledData, config: TrainConfig, unlabelled: Articles | None,
+                              word_clusters: RunClusters | None) -> tuple[Classifier, dict]:
+    """The baseline as ``config`` asks: on the run's word clusters, self-trained when there are unlabelled articles.
+    Both the baseline candidate and, when --models has none, the transformer's distillation teacher."""
+    from .models.baseline import train_baseline
+
+    normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
+    clusters = word_clusters.clusters if word_clusters else None
+    classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
+                                     clusters=clusters)
+    if unlabelled is not None:
+        from .models.self_training import self_train
+
+        classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer, clusters)
+    return classifier, log | ({"word_clusters": word_clusters.log} if word_clusters else {})
+
+
+def distillation_teacher(data: LabelledData, config: TrainConfig, trained: Sequence[Candidate], unlabelled: Articles,
+                         word_clusters: RunClusters | None) -> tuple[Classifier, str]:
+    """The run's baseline, or, when --models has none, one trained as it would be, only to teach."""
+    baseline = next((c.classifier for c in trained if c.name == "baseline"), None)
+    if baseline is not None:
+        return baseline, "baseline"
+    logger.info("distillation: no baseline in --models; training one as the teacher (add baseline to --models to "
+                "have it compete too)")
+    teacher, log = train_configured_baseline(data, config, unlabelled, word_clusters)
+    clusters = f", {word_clusters.log['clusters']} word clusters" if word_clusters else ""
+    return teacher, f"baseline trained as teacher (self-training kept {log['self_training']['kept']}{clusters})"
+
+
 def _train_candidate(name: str, data: LabelledData, config: TrainConfig, run_dir: Path,
                      trained: Sequence[Candidate] = (), unlabelled: Articles | None = None,
                      word_clusters: RunClusters | None = None) -> Candidate:
     started = time.perf_counter()
     if name == "baseline":
-        from .models.baseline import train_baseline
-
-        normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
-        clusters = word_clusters.clusters if word_clusters else None
-        classifier, log = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence,
-                                         clusters=clusters)
-        if unlabelled is not None:
-            from .models.self_training import self_train
-
-            classifier, log = self_train(classifier, log, data, unlabelled, config, normalizer, clusters)
-        log |= {"word_clusters": word_clusters.log} if word_clusters else {}
+        classifier, log = train_configured_baseline(data, config, unlabelled, word_clusters)
     elif name == "transformer":
         from .models.distillation import distillation_for_run
         from .models.transformer_training import train_transformer
 
-        teacher = next((c.classifier for c in trained if c.name == "baseline"), None)
-        distill = (distillation_for_run(config, data, teacher, unlabelled)
-                   if unlabelled is not None and config.transformer.distill_articles > 0 else None)
+        distill = None
+        if distills(config, unlabelled):
+            teacher, teacher_name = distillation_teacher(data, config, trained, unlabelled, word_clusters)
+            distill = distillation_for_run(config, data, teacher, teacher_name, unlabelled)
         classifier, log = train_transformer(data, config.transformer, config.seed, config.low_confidence,
                                             work_dir=run_dir / "transformer-work", distill=distill)
     elif name == "ensemble":
@@ -258,7 +284,7 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
 
         unlabelled = read_unlabelled(config.unlabelled, config.data, data)
     tuning, selection = hold_out_selection(data, config)
-    word_clusters = clusters_for_run(config, tuning, unlabelled)  # learnt once, for every baseline of the run
+    word_clusters = clusters_for_run(config, tuning, unlabelled, distills(config, unlabelled))  # once a run
     candidates = train_candidates(tuning, config, run_dir, unlabelled, word_clusters)
     if selection is not None:
         for candidate in candidates:

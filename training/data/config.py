@@ -108,11 +108,17 @@ class ColumnsConfig:
 
 
 @dataclass
-class LabelledColumnsConfig(ColumnsConfig):
-    """Labelled articles to evaluate on, and their columns; empty: as each model's training data (its manifest)."""
+class EvaluationPath:
+    """Where the labelled articles to evaluate on are: a base of its own so that it comes first in --help."""
 
     path: str | None = setting(None, "Labelled articles: a data file, a directory whose split files are all "
                                "evaluated, a saved Hugging Face dataset or a hub dataset id; required.", common=True)
+
+
+@dataclass
+class LabelledColumnsConfig(ColumnsConfig, EvaluationPath):
+    """Labelled articles to evaluate on, and their columns; empty: as each model's training data (its manifest)."""
+
     label_column: str | None = setting(None, "Column holding the primary label (or every label, split on "
                                               "--data.label-delimiter).", common=True)
     labels_column: str | None = setting(None, "Optional multi-label column.")

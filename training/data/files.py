@@ -37,15 +37,12 @@ def check_named_columns(table: "FileRows", config: object, named: Sequence[str])
     """Each column setting in ``named`` (a DataConfig field the user gave, such as ``title_column``) must name a
     column of ``table`` (in its header, or in any row of a JSONL file): a typo would otherwise read as "no titles"
     without a word."""
-    if not named:
-        return
-    columns = set(table.columns).union(*(row.values or {} for row in table.rows))
     for name in named:
         column = getattr(config, name)
-        if column and column not in columns:
+        if column and column not in table.columns:
             flag = "--data." + name.replace("_", "-")
             raise DataError(f"{table.path}: missing column {column!r} (given with {flag}); found columns "
-                            f"{sorted(columns)}; fix the name, or leave {flag} out")
+                            f"{table.columns}; fix the name, or leave {flag} out")
 
 
 @dataclass
@@ -64,7 +61,7 @@ class FileRows:
     rows: list[RawRow]
     encoding: str | None = None
     delimiter: str | None = None
-    columns: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # in file order; of a JSONL file, every row's keys
 
     def location(self, index: int) -> str:
         row = self.rows[index]
@@ -259,7 +256,7 @@ def _parse_jsonl(path: Path, lines: list[str], bad: dict[int, str]) -> FileRows:
                             "fix it, or write one object per line (JSONL)") from None
         rows = [RawRow(v, None) if isinstance(v, dict) else
                 RawRow(None, None, f"item {i + 1} is a JSON {type(v).__name__}, expected an object") for i, v in enumerate(values)]
-        return FileRows(path, rows)
+        return FileRows(path, rows, columns=list(dict.fromkeys(k for v in values if isinstance(v, dict) for k in v)))
     rows, columns = [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -171,13 +171,13 @@ def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[st
     origin, rows = str(table.path), [row.values or {} for row in table.rows]
     if not rows:
         raise DataError(f"{origin}: no rows; expected one article per row")
-    columns = set(table.columns or rows[0])
+    columns = table.columns or list(rows[0])
     check_named_columns(table, config, named)
     if config.text_column not in columns:
-        raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {sorted(columns)}; "
+        raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {columns}; "
                         f"name yours with --data.text-column NAME")
     if config.label_column not in columns and (not config.labels_column or config.labels_column not in columns):
-        raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {sorted(columns)}; "
+        raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {columns}; "
                         f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")
     split = Split(name, [], [], [], [], [], origin)
     use_title = bool(config.title_column) and config.title_column in columns

@@ -134,7 +134,7 @@ def write_reports(report: dict, run_dir: Path) -> None:
     if clusters := baseline_log.get("word_clusters"):
         learnt_from = "training and unlabelled" if clusters.get("unlabelled") else "training"
         lines += [f"Baseline word clusters: {clusters['words']} words in {clusters['clusters']} clusters, learnt from "
-                  f"{clusters['articles']} {learnt_from} articles in {clusters['seconds']:.0f} s.", ""]
+                  f"{clusters['articles']} {learnt_from} articles in {clusters['seconds']:.1f} s.", ""]
     lines += self_training_lines(baseline_log.get("self_training"))
     test = report["test"]
     lines += [f"## Test ({report['best']}, evaluated once)", "",

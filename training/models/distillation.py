@@ -68,24 +68,13 @@ def teacher_labels(teacher: Classifier, data: LabelledData, texts: list[str], ti
                            copies_dropped)
 
 
-def distillation_for_run(config: Any, data: LabelledData, baseline: Classifier | None,
+def distillation_for_run(config: Any, data: LabelledData, teacher: Classifier, teacher_name: str,
                          unlabelled: Articles) -> DistillationSet:
-    """``train --unlabelled``: the run's baseline (``baseline``), or, when --models has none, one trained here only
-    as the teacher (not a candidate), labels the first ``--transformer.distill-articles`` unlabelled articles."""
-    name = "baseline"
-    if baseline is None:
-        from ..data.normalize import normalizer_for
-        from .baseline import train_baseline
-
-        logger.info("distillation: no baseline in --models; training one as the teacher (add baseline to --models to "
-                    "have it compete too)")
-        normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
-        baseline, _ = train_baseline(data, config.baseline, normalizer, config.seed, config.low_confidence)
-        name = "baseline (trained as teacher)"
+    """``train --unlabelled``: the teacher labels the first ``--transformer.distill-articles`` unlabelled articles."""
     limit = config.transformer.distill_articles
     titles: list[Any] = [title or None for title in unlabelled.titles[:limit]]
-    result = teacher_labels(baseline, data, list(unlabelled.texts[:limit]), titles,
-                            temperature=config.transformer.distill_temperature, teacher_name=name,
+    result = teacher_labels(teacher, data, list(unlabelled.texts[:limit]), titles,
+                            temperature=config.transformer.distill_temperature, teacher_name=teacher_name,
                             source=str(config.unlabelled), copies_dropped=unlabelled.copies_dropped)
-    logger.info("distillation: %d unlabelled articles labelled by the %s teacher", len(result), name)
+    logger.info("distillation: %d unlabelled articles labelled by the %s teacher", len(result), teacher_name)
     return result

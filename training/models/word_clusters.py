@@ -71,7 +71,6 @@ def learn_word_clusters(docs: Sequence[str], n_clusters: int, seed: int) -> dict
     """{word: cluster id} from normalised article texts (the training and unlabelled ones)."""
     from sklearn.cluster import MiniBatchKMeans
 
-    started = time.perf_counter()
     vocabulary, vectors = word_vectors(docs, seed=seed)
     if not vocabulary:
         logger.warning("word clusters: too few words in %d articles (each word must be in %d of them); training "
@@ -84,8 +83,6 @@ def learn_word_clusters(docs: Sequence[str], n_clusters: int, seed: int) -> dict
                        max(2, len(vocabulary) // WORDS_PER_CLUSTER))
     found = MiniBatchKMeans(min(n_clusters, len(vocabulary)), random_state=seed, n_init=3,
                             batch_size=4096).fit(vectors).labels_
-    logger.info("word clusters: %d words from %d articles in %d clusters (%.0f s)", len(vocabulary), len(docs),
-                len(set(found.tolist())), time.perf_counter() - started)
     return {word: int(found[index]) for word, index in vocabulary.items()}
 
 
@@ -117,14 +114,15 @@ class RunClusters:
     log: dict
 
 
-def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "Articles | None") -> RunClusters | None:
-    """The run's word clusters (None when ``--baseline.word-clusters`` is 0 or no baseline is trained), learnt from
-    the training split and the unlabelled articles (as many as self-training reads), normalised as the baseline
-    sees them."""
+def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "Articles | None",
+                     teacher_only: bool = False) -> RunClusters | None:
+    """The run's word clusters (None when ``--baseline.word-clusters`` is 0 or no baseline is trained: neither a
+    candidate nor, ``teacher_only``, a distillation teacher), learnt from the training split and the unlabelled
+    articles (as many as self-training reads), normalised as the baseline sees them."""
     from ..data.loading import compose_inputs
     from ..data.normalize import normalizer_for
 
-    if not config.baseline.word_clusters or "baseline" not in config.models:
+    if not config.baseline.word_clusters or not ("baseline" in config.models or teacher_only):
         return None
     texts = compose_inputs(data.train.texts, data.train.titles)
     if unlabelled is not None:
@@ -133,6 +131,8 @@ def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "A
     started = time.perf_counter()
     normalizer = normalizer_for(config.normalizer.preset, **config.normalizer.overrides)
     clusters = learn_word_clusters(normalizer.transform(texts), config.baseline.word_clusters, config.seed)
-    return RunClusters(clusters, {"clusters": len(set(clusters.values())), "words": len(clusters),
-                                  "articles": len(texts), "unlabelled": unlabelled is not None,
-                                  "seconds": round(time.perf_counter() - started, 1)})
+    log = {"clusters": len(set(clusters.values())), "words": len(clusters), "articles": len(texts),
+           "unlabelled": unlabelled is not None, "seconds": round(time.perf_counter() - started, 1)}
+    logger.info("word clusters: %d words from %d articles in %d clusters (%.1f s)", log["words"], log["articles"],
+                log["clusters"], log["seconds"])
+    return RunClusters(clusters, log)
