@@ -66,6 +66,12 @@ def test_two_models_on_the_same_articles(two_models: tuple[Path, Path], tmp_path
     assert (out / "confusion_matrices.png").stat().st_size > 1000
     assert not list(out.glob(".*partial"))
     assert f"{right}: macro-F1 {(6 / 7 + 4 / 5) / 2:.4f}" in capsys.readouterr().out
+    # an earlier evaluation in --out is kept unless replacing it is asked for
+    assert main(["evaluate", str(swapped), "--data", str(data), "--out", str(out)]) == 2
+    assert "evaluation.md: already exists; choose another --out, or add --overwrite" in capsys.readouterr().err
+    assert str(swapped) in json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["models"]
+    assert main(["evaluate", str(swapped), "--data", str(data), "--out", str(out), "--overwrite"]) == 0
+    assert list(json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["models"]) == [str(swapped)]
 
 
 def test_calibration_by_hand() -> None:

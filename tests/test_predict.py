@@ -107,6 +107,20 @@ def test_stdout_is_jsonl(model: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "expected a .jsonl or .csv" in capsys.readouterr().err
 
 
+def test_an_existing_output_is_replaced_only_when_asked(model: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", ARTICLES)
+    assert main(["predict", "--model", model, "--input", str(source), "--output", str(source)]) == 2
+    assert "is the --input file: the predictions would replace the articles" in capsys.readouterr().err
+    assert json.loads(source.read_text(encoding="utf-8").splitlines()[0]) == ARTICLES[0]  # the articles are intact
+    out = tmp_path / "out.jsonl"
+    out.write_text("earlier predictions\n", encoding="utf-8")
+    assert main(["predict", "--model", model, "--input", str(source), "--output", str(out)]) == 2
+    assert f"{out}: already exists; choose another --output, or add --overwrite" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == "earlier predictions\n"
+    assert [row["id"] for row in _predict(model, source, out, "--overwrite")] == ["a", "b"]
+
+
 def test_a_models_training_file_format_is_not_forced_on_other_files(tmp_path: Path) -> None:
     """Columns come from the model's manifest; encoding and CSV delimiter are the training file's own, so another
     file is detected afresh (a model trained on a Windows-1256 ';' CSV used to read UTF-8 JSONL as Windows-1256)."""

@@ -152,6 +152,48 @@ def test_worse_challenger_kept_better_one_promoted(tmp_path: Path, model_name: s
     assert "comes from its own run's test split" in listing and "python -m training evaluate" in listing
 
 
+def damage(tag: str) -> str:
+    """Overwrite a few bytes of a store entry's model file; returns the file's name."""
+    model_file = registry.resolve(tag) / "pipeline.joblib"
+    with model_file.open("r+b") as handle:
+        handle.seek(64)
+        handle.write(b"\x00damaged\x00")
+    return model_file.name
+
+
+def test_a_damaged_version_is_never_promoted_and_a_damaged_served_one_is_replaced(
+        tmp_path: Path, model_name: str, capsys: pytest.CaptureFixture) -> None:
+    from retraining_data import evaluation_rows, training_rows
+
+    test_rows = evaluation_rows()
+    good_tag = retrain(tmp_path, "good", model_name, training_rows(), test_rows)["registered"]["tag"]
+    worse_tag = retrain(tmp_path, "worse", model_name, training_rows(swap=True, seed=1), test_rows)["registered"]["tag"]
+    capsys.readouterr()
+    assert main(["models", "rollback", good_tag]) == 0  # the word users reach for; good is served already
+    assert capsys.readouterr().out.strip() == f"{good_tag} is already the served version of {model_name}; nothing changed"
+    assert main(["models", "promote", f"{model_name}:nope"]) == 2  # the name is right: its versions are listed
+    assert f"versions of {model_name}: {worse_tag}, {good_tag} (see `models list --name {model_name}`)" in \
+        capsys.readouterr().err
+
+    damaged = damage(worse_tag)
+    assert main(["models", "promote", worse_tag]) == 2
+    err = capsys.readouterr().err
+    assert f"{damaged} is corrupt" in err and "it cannot be served, promote another version" in err, err
+    assert registry.default_tag(model_name) == good_tag
+
+    damage(good_tag)  # the served version itself: listed with a warning, and replaced by the next run
+    assert main(["models", "list", "--name", model_name]) == 0
+    assert f"WARNING: the served {good_tag} cannot be loaded: " in capsys.readouterr().out
+    kept = retrain(tmp_path, "never", model_name, training_rows(seed=2), test_rows, promote="never")
+    assert kept["champion"]["broken"] and kept["registered"]["message"].startswith(f"kept {good_tag} (--promote never), "
+                                                                                  f"although the served version")
+    new = retrain(tmp_path, "next", model_name, training_rows(seed=2), test_rows)
+    assert new["champion"]["broken"] and registry.default_tag(model_name) == new["registered"]["tag"]
+    reason = new["champion"]["reason"]
+    assert reason.startswith(f"the served version {good_tag} cannot be loaded (") and f"{damaged} is corrupt" in reason
+    assert new["registered"]["message"] == f"served now: {new['registered']['tag']} ({reason})"
+
+
 def test_overlap_skips_the_comparison(tmp_path: Path, model_name: str) -> None:
     from retraining_data import training_rows
 

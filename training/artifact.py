@@ -159,6 +159,14 @@ def refuse_non_empty(out: Path, allowed: bool, fix: str) -> None:
         raise ConfigError(f"{out}: not empty; {fix}")
 
 
+def refuse_existing(paths: Sequence[Path], allowed: bool, fix: str) -> None:
+    """Stop before a command replaces a file it writes, unless the user ``allowed`` it (--overwrite)."""
+    from .settings import ConfigError
+
+    if not allowed and (existing := [path for path in paths if path.exists()]):
+        raise ConfigError(f"{existing[0]}: already exists; {fix}")
+
+
 @contextmanager
 def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
     """A temporary sibling of ``path`` to fill; swapped into place on success, removed on any failure."""

@@ -76,7 +76,9 @@ def _models_arguments(parser: argparse.ArgumentParser) -> None:
             ("list", "every stored version with its metrics", "--name", "only the versions of this model name"),
             ("show", "one entry's manifest and metrics", "tag", "NAME:VERSION, or NAME for its served version"),
             ("promote", "make TAG the served version (also a rollback)", "tag", "NAME:VERSION")):
-        action = actions.add_parser(name, help=help_text, description=help_text, parents=[_verbose_flag()])
+        aliases = ["rollback"] if name == "promote" else []  # the word users reach for to go back to a version
+        action = actions.add_parser(name, aliases=aliases, help=help_text, description=help_text,
+                                    parents=[_verbose_flag()])
         action.add_argument(argument, help=argument_help)
         _add_help_all(action)
 
@@ -88,10 +90,13 @@ def _run_models(args: argparse.Namespace) -> int:
         print(registry.format_listing(registry.list_models(args.name)))
     elif args.action == "show":
         print(json.dumps(registry.show(args.tag), ensure_ascii=False, indent=2))
-    else:
-        tag = registry.promote(args.tag)
-        print(f"promoted: {tag} is the served version of {tag.split(':')[0]}; a running server keeps serving the "
-              "previous model until it is restarted")
+    else:  # promote, rollback
+        tag, changed = registry.promote(args.tag)
+        if not changed:
+            print(f"{tag} is already the served version of {tag.split(':')[0]}; nothing changed")
+        else:
+            print(f"promoted: {tag} is the served version of {tag.split(':')[0]}; a running server keeps serving the "
+                  "previous model until it is restarted")
     return 0
 
 

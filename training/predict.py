@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from .artifact import Classifier, load, write_text_atomic
+from .artifact import Classifier, load, refuse_existing, write_text_atomic
 from .config import ColumnsConfig, setting
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class PredictConfig:
     title: str | None = setting(None, "Headline for --text.")
     output: str | None = setting(None, "Where to write predictions: .jsonl or .csv (one score column per label); "
                                        "default: JSONL on stdout.", common=True)
+    overwrite: bool = setting(False, "Replace an existing --output file (otherwise refused).")
     batch_size: int = setting(64, "Articles per call to the model.")
     on_error: Literal["stop", "skip"] = setting(
         "stop", "A row that cannot be read (no text, bad JSON): stop with its location, or skip it and list the "
@@ -53,6 +54,9 @@ class PredictConfig:
             raise ConfigError(f"predict: --output {self.output}: expected a .jsonl or .csv file name")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size: expected a positive number, found {self.batch_size}")
+        if self.output and self.input and Path(self.output).resolve() == Path(self.input).resolve():
+            raise ConfigError(f"predict: --output {self.output} is the --input file: the predictions would replace "
+                              "the articles; write them to another file")
 
 
 def load_model(reference: str) -> Classifier:
@@ -118,6 +122,9 @@ def to_csv(rows: list[dict], labels: Sequence[str]) -> str:
 
 
 def run_predict(config: PredictConfig) -> int:
+    if config.output:  # before loading and scoring, not after
+        refuse_existing([Path(config.output)], config.overwrite, "choose another --output, or add --overwrite to "
+                        "replace it")
     model = load_model(config.model)
     if config.text is not None:
         from .data.script import arabic_ratio

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .artifact import load
+from .artifact import ArtifactError, load
 from .data.identity import split_hashes
 from .evaluation.evaluate import score_model
 from .registry import default_tag, promote, register, resolve, served_tag
@@ -42,7 +42,10 @@ def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bi
 
     test = data.test
     champion = {"tag": tag, "compared": False, "articles": len(test), "new_test_macro_f1": new_test["macro_f1"]}
-    model = load(artifact_dir)
+    try:
+        model = load(artifact_dir)
+    except ArtifactError as exc:  # damaged since it was promoted: no server can start with it either
+        return champion | {"broken": True, "reason": f"the served version {tag} cannot be loaded ({exc})"}
     if set(model.labels) != set(data.label_names):  # first: no article set can compare them, overlap or not
         return champion | {"labels_differ": True, "labels": list(model.labels),
                            "reason": f"{tag} predicts the labels {sorted(model.labels)}, the new version "
@@ -80,6 +83,10 @@ def decide(new_tag: str, champion: dict | None, policy: str, first_version: bool
                        f"{champion['articles']} articles; promote it anyway with {hint}")
     if policy == "always":
         return True, f"served now: {new_tag} (--promote always; not compared with {old}: {champion['reason']})"
+    if champion.get("broken"):  # nothing to compare with, and nothing a server could serve: the new one is better
+        if policy == "if-better":
+            return True, f"served now: {new_tag} ({champion['reason']})"
+        return False, f"kept {old} (--promote never), although {champion['reason']}; promote a version with {hint}"
     if champion.get("labels_differ"):  # no article set scores both models on the same topics
         return False, (f"kept {old}: not compared with the new version {new_tag}: {champion['reason']}; serving a new "
                        f"label set is your decision: check the new version's report, then promote it with {hint}")

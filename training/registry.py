@@ -80,7 +80,15 @@ def _get(tag: str, shown: str | None = None) -> Any:
 
 def _not_stored(tag: str) -> RegistryError:
     with _store_metadata():
-        known = sorted({str(m.tag.name) for m in _bentoml().models.list()})
+        stored = _bentoml().models.list()
+    name = tag.split(":")[0]
+    versions = [str(m.tag) for m in sorted(stored, key=lambda m: m.info.creation_time, reverse=True)
+                if m.tag.name == name]
+    if versions:  # the name is right, the version is not
+        shown = ", ".join(versions[:5]) + (f" and {len(versions) - 5} older" if len(versions) > 5 else "")
+        return RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; versions of {name}: "
+                             f"{shown} (see `models list --name {name}`)")
+    known = sorted({str(m.tag.name) for m in stored})
     return RegistryError(f"model {tag!r} is not in the BentoML store at {bentoml_home()}; stored models: "
                          f"{', '.join(known) or 'none'} (train with --register, see `models list`)")
 
@@ -114,13 +122,13 @@ def register(artifact_path: str | Path, name: str, report: dict | None = None) -
     bentoml = _bentoml()
     served = served_tag(name)
     if served and name not in _promotions():  # pin what a store without promotions serves before adding a newer one
-        promote(served)
+        _serve(name, served)
     # create() only adds the entry to the store once the block finishes, so an interruption leaves nothing behind
     with bentoml.models.create(name, labels=labels, metadata={k: v for k, v in metadata.items() if v is not None}) as model:
         shutil.copytree(artifact_path, model.path_of(ARTIFACT_DIR))
     stored = bentoml.models.get(model.tag)  # create() wrote into a temporary directory, since moved into the store
     if served is None:
-        promote(str(model.tag))  # the first version of a name is served: there is nothing else to serve
+        _serve(name, str(model.tag))  # the first version of a name is served: there is nothing else to serve
     return {"tag": str(model.tag), "path": str(Path(stored.path) / ARTIFACT_DIR), "first_version": served is None}
 
 
@@ -137,16 +145,27 @@ def list_models(name: str | None = None) -> list[dict]:
         raise RegistryError(f"--name {name!r} is not a model name ({exc}); see `models list` for the stored ones") from None
     for model in stored:
         meta = model.info.metadata
+        served = default_tag(model.tag.name) == str(model.tag)
         entries.append({
             "tag": str(model.tag),
             "created": model.info.creation_time.isoformat(timespec="seconds"),
             "model_type": model.info.labels.get("model_type", ""),
             "validation_macro_f1": meta.get("validation_macro_f1"),
             "test_macro_f1": meta.get("test_macro_f1"),
-            "default": default_tag(model.tag.name) == str(model.tag),
+            "default": served,
             "promoted": promoted.get(model.tag.name) == str(model.tag),
+            "problem": _load_problem(Path(model.path) / ARTIFACT_DIR) if served else None,
         })
     return sorted(entries, key=lambda e: e["created"], reverse=True)
+
+
+def _load_problem(path: Path) -> str | None:
+    """Why the artefact at ``path`` could not be loaded (missing or changed files), None when it can."""
+    try:
+        verify_files(path, read_manifest(path))
+    except ArtifactError as exc:
+        return str(exc)
+    return None
 
 
 def format_listing(entries: list[dict]) -> str:
@@ -158,6 +177,9 @@ def format_listing(entries: list[dict]) -> str:
         fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
         rows.append(f"{e['tag']:<44} {e['model_type']:<12} {fmt(e['validation_macro_f1']):>7} "
                     f"{fmt(e['test_macro_f1']):>7}  {e['created']}{mark}")
+    rows += [f"\nWARNING: the served {e['tag']} cannot be loaded: {e['problem']}; a server cannot start with it: "
+             f"promote a good version with `python -m training models promote NAME:VERSION`"
+             for e in entries if e.get("problem")]
     rows += ["", "served: the version a server started now loads. Each row's test F1 comes from its own run's test "
              "split, so rows are not comparable; compare versions on the same articles with "
              "`python -m training evaluate TAG TAG --data PATH`."]
@@ -172,16 +194,28 @@ def show(tag: str) -> dict:
             "manifest": read_manifest(Path(model.path) / ARTIFACT_DIR)}
 
 
-def promote(tag: str) -> str:
-    """Make ``tag`` (NAME:VERSION) the version served by default for its name."""
+def promote(tag: str) -> tuple[str, bool]:
+    """Make ``tag`` (NAME:VERSION) the version served by default for its name; returns its full tag and whether
+    that changed what is served."""
     if ":" not in tag or tag.endswith(":latest"):  # to BentoML both mean the newest version, maybe not the one meant
         raise RegistryError(f"models promote {tag}: give the version to serve, NAME:VERSION (see `models list`)")
     model = _get(tag)
-    read_manifest(Path(model.path) / ARTIFACT_DIR)
+    path = Path(model.path) / ARTIFACT_DIR
+    try:  # a server could not start with it, and every later comparison with the served version would fail
+        verify_files(path, read_manifest(path))
+    except ArtifactError as exc:
+        raise RegistryError(f"models promote {tag}: {exc}; it cannot be served, promote another version (see "
+                            "`models list`)") from None
+    changed = default_tag(model.tag.name) != str(model.tag)
+    _serve(model.tag.name, str(model.tag))
+    return str(model.tag), changed
+
+
+def _serve(name: str, tag: str) -> None:
+    """Record ``tag`` as the served version of ``name``."""
     promotions = _promotions()
-    promotions[model.tag.name] = str(model.tag)
+    promotions[name] = tag
     write_json_atomic(_promotions_file(), promotions)
-    return str(model.tag)
 
 
 def served_tag(name: str = DEFAULT_NAME) -> str | None:

@@ -36,7 +36,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .artifact import load, write_json_atomic, write_text_atomic
+from .artifact import load, refuse_existing, write_json_atomic, write_text_atomic
 from .config import ColumnsConfig, ConfigError, setting
 from .data.identity import canonical, content_hash
 from .data.loading import DataError
@@ -204,9 +204,8 @@ def run_suggest(config: SuggestConfig) -> int:
     from .promotion import recorded_hashes  # what the model was fitted and selected on: not worth labelling again
 
     csv_path, tasks_path, xml_path = output_paths(config.out)
-    if not config.overwrite and (existing := [p for p in (csv_path, tasks_path, xml_path) if p.exists()]):
-        raise ConfigError(f"{existing[0]}: already exists (a sheet being labelled?); choose another --out, or add "
-                          "--overwrite to replace it")
+    refuse_existing([csv_path, tasks_path, xml_path], config.overwrite,
+                    "a sheet being labelled? Choose another --out, or add --overwrite to replace it")
     model_version, directory = locate(config.model)  # a store name as the NAME:VERSION it resolved to
     model = load(directory)
     articles = read_input(config.pool, config.data, model, config.on_error)

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..artifact import Classifier, load, write_json_atomic, write_text_atomic
+from ..artifact import Classifier, load, refuse_existing, write_json_atomic, write_text_atomic
 from ..config import ConfigError, DataConfig, LabelledColumnsConfig, setting
 from ..data.labels import check_joined, shown, unify_spellings
 from ..data.loading import DataError, read_evaluation_set
@@ -23,6 +23,8 @@ from ..data.splits import Split
 from .metrics import confidence_and_correct, evaluate_scores, expected_calibration_error
 
 logger = logging.getLogger(__name__)
+
+REPORT_FILES = ("evaluation.md", "evaluation.json", "confusion_matrices.png")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class EvaluateConfig:
     out: str = setting("evaluation", "Directory for evaluation.md, evaluation.json and confusion_matrices.png.",
                        common=True)
     bins: int = setting(10, "Confidence bins of the expected calibration error.")
+    overwrite: bool = setting(False, "Replace the reports of an earlier evaluation in --out (otherwise refused).")
 
     def validate(self) -> None:
         if not self.models:
@@ -187,6 +190,9 @@ def plot_confusions(evaluation: dict, path: Path) -> Path:
 
 
 def run_evaluate(config: EvaluateConfig) -> int:
+    out = Path(config.out)
+    refuse_existing([out / name for name in REPORT_FILES], config.overwrite,
+                    "choose another --out, or add --overwrite to replace that evaluation")
     models: dict[str, Classifier] = {}
     for reference in config.models:
         name, model = load_reference(reference)
@@ -195,14 +201,14 @@ def run_evaluate(config: EvaluateConfig) -> int:
             unique, copy = f"{name} #{copy}", copy + 1
         models[unique] = model
     evaluation = evaluate_models(models, config.data, config.bins)
-    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot_confusions(evaluation, out / "confusion_matrices.png")
-    write_json_atomic(out / "evaluation.json", evaluation)
-    write_text_atomic(out / "evaluation.md", markdown(evaluation))
+    markdown_file, json_file, plot_file = (out / name for name in REPORT_FILES)
+    plot_confusions(evaluation, plot_file)
+    write_json_atomic(json_file, evaluation)
+    write_text_atomic(markdown_file, markdown(evaluation))
     for name, m in evaluation["models"].items():
         print(f"{name}: macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
               f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}"
               + (f"  (every label: exact match {m['multi_label']['exact_match']:.4f})" if "multi_label" in m else ""))
-    print(f"{evaluation['data']['articles']} articles; report: {out / 'evaluation.md'}")
+    print(f"{evaluation['data']['articles']} articles; report: {markdown_file}")
     return 0
