@@ -124,6 +124,11 @@ def test_labels_are_read_as_training_reads_them(two_models: tuple[Path, Path], t
         evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
     primary_first = LabelledColumnsConfig(path=str(data), label_delimiter=";")
     assert evaluate_models({"right": load(right)}, primary_first)["models"]["right"]["accuracy"] == pytest.approx(5 / 6)
+    rows[4]["topic"] = "diplomcy"  # a typo is named as one, as train names it
+    write_jsonl(data, rows)
+    with pytest.raises(DataError, match=r"line 5 \(id d2\): label 'diplomcy' looks like a typo of 'diplomacy', a label "
+                                        r"of model right"):
+        evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
     # an optional column named on the command line must exist: a typo is not "no titles"
     assert main(["evaluate", str(right), "--data", str(data), "--data.title-column", "headlin"]) == 2
     err = capsys.readouterr().err

@@ -101,8 +101,18 @@ def test_expected_labels_of_the_served_model(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         load_data(DataConfig(path=str(path)), expected_labels=LABELS)
     assert str(caught.value).startswith(f"{path} line 4 (id r0-3): label 'economy' is not one the served model knows")
-    assert f"the served model knows {sorted(LABELS)}; to add a topic pass --data.labels with the full new set" \
-        in str(caught.value)
+    assert f"the served model knows {sorted(LABELS)}; to change the topics pass --data.labels with the data's own " \
+           f"set, --data.labels {','.join(sorted(LABELS + ['economy']))}" in str(caught.value)
+    # a served topic the data no longer has is left out of the suggestion, which then trains as suggested
+    retired = [dict(row, label="economy") if row["label"] == "other" else row for row in data]
+    (tmp_path / "retired").mkdir()
+    retired_path = write(tmp_path / "retired", retired)
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(retired_path)), expected_labels=LABELS)
+    suggested = str(caught.value).split("--data.labels ")[-1].split(" ")[0]
+    assert "(without 'other', which no article has)" in str(caught.value) and "other" not in suggested.split(",")
+    config = DataConfig(path=str(retired_path), labels=suggested.split(","))
+    assert load_data(config, expected_labels=LABELS).label_names == suggested.split(",")
     # the full new set, given explicitly, overrides the served one
     loaded = load_data(DataConfig(path=str(path), labels=LABELS + ["economy"]), expected_labels=LABELS)
     assert loaded.label_names == LABELS + ["economy"]

@@ -112,12 +112,14 @@ def check_labels(splits: Sequence, config: DataConfig, expected_labels: Sequence
         for split, row, labels in _rows(splits):
             for label in labels:
                 if label not in declared:
-                    hint = _look_alike(label, declared)
+                    hint = look_alike(label, declared)
+                    retired = sorted(set(declared) - set(counts))  # served labels this data no longer has
                     raise DataError(
                         f"{split.where(row)}: label {label!r} is not one the served model knows"
                         + (f" (did you mean {hint!r}?)" if hint else "")
-                        + f"; the served model knows {sorted(declared)}; to add a topic pass --data.labels with the "
-                        f"full new set, e.g. --data.labels {_known_list(sorted(set(declared) | {label}))}")
+                        + f"; the served model knows {sorted(declared)}; to change the topics pass --data.labels with "
+                        f"the data's own set, --data.labels {_known_list(sorted(counts))}"
+                        + (f" (without {', '.join(map(repr, retired))}, which no article has)" if retired else ""))
         return
     _check_typos(splits, counts)
 
@@ -133,7 +135,7 @@ def check_joined(label: str, known: set[str], config: DataConfig, split, row: in
                             f"pass --data.label-delimiter {written}")
 
 
-def _look_alike(label: str, candidates: Sequence[str]) -> str | None:
+def look_alike(label: str, candidates: Sequence[str]) -> str | None:
     """The candidate one edit away (two for labels over 4 letters), if any."""
     key = label.casefold()
     best = None
@@ -149,7 +151,7 @@ def _look_alike(label: str, candidates: Sequence[str]) -> str | None:
 
 def _check_typos(splits: Sequence, counts: Counter) -> None:
     for label, count in sorted(counts.items(), key=lambda item: item[1]):
-        similar = [other for other in counts if other != label and _look_alike(label, [other])]
+        similar = [other for other in counts if other != label and look_alike(label, [other])]
         if not similar:
             continue
         target = max(similar, key=lambda other: counts[other])
@@ -171,7 +173,7 @@ def label_set(config: DataConfig, train, validation, test, expected_labels: Sequ
         for split, row, labels in _rows((train, validation, test)):
             unknown = [label for label in labels if label not in allowed]
             if unknown:
-                hint = _look_alike(unknown[0], allowed)
+                hint = look_alike(unknown[0], allowed)
                 raise DataError(f"{split.where(row)}: label {unknown[0]!r} is not in the label set {allowed}"
                                 + (f" (did you mean {hint!r}?)" if hint else "")
                                 + "; fix the row or add the label to --data.labels")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifact import Classifier, load, refuse_existing, write_json_atomic, write_text_atomic
 from ..config import ConfigError, DataConfig, LabelledColumnsConfig, setting
-from ..data.labels import check_joined, shown, unify_spellings
+from ..data.labels import check_joined, look_alike, shown, unify_spellings
 from ..data.loading import DataError, read_evaluation_set
 from ..data.splits import Split
 from .metrics import confidence_and_correct, evaluate_scores, expected_calibration_error
@@ -75,6 +75,9 @@ def check_labels(split: Split, model: Classifier, name: str, settings: DataConfi
         for label in labels:
             check_joined(label, known, settings, split, row)
         if unknown := [label for label in labels if label not in known]:
+            if hint := look_alike(unknown[0], model.labels):
+                raise DataError(f"{split.where(row)}: label {shown(unknown[0])} looks like a typo of {hint!r}, a "
+                                f"label of model {name} (it knows {model.labels}); fix the row")
             raise DataError(f"{split.where(row)}: label {shown(unknown[0])} is unknown to model {name} (it knows "
                             f"{model.labels}); evaluate it on data with its label set, or retrain it with this label")
 
