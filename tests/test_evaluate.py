@@ -109,6 +109,16 @@ def test_a_flag_is_honoured_even_when_it_names_the_default(two_models: tuple[Pat
     assert result["models"][str(right)]["accuracy"] == pytest.approx(5 / 6)
 
 
+def test_an_id_shared_by_two_articles_is_refused_as_in_training(two_models: tuple[Path, Path], tmp_path: Path) -> None:
+    right, _ = two_models
+    rows = evaluation_rows(text_column="body", label_column="topic")
+    rows[1]["id"] = rows[0]["id"]  # another article under the same id: the misclassified list would be ambiguous
+    data = write_jsonl(tmp_path / "eval.jsonl", rows)
+    with pytest.raises(DataError, match=rf"eval.jsonl line 2 \(id {rows[0]['id']}\): id '{rows[0]['id']}' is also the "
+                                        r"id of another article \(.*eval.jsonl line 1"):
+        evaluate_models({"right": load(right)}, LabelledColumnsConfig(path=str(data)))
+
+
 def test_labels_are_read_as_training_reads_them(two_models: tuple[Path, Path], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture) -> None:
     right, _ = two_models

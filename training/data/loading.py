@@ -207,12 +207,14 @@ def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[st
 
 def read_evaluation_set(settings: DataConfig, named: Sequence[str] = ()) -> Split:
     """Every row of ``settings.path`` (all split files of a directory, concatenated) as one split, unsplit and
-    unchecked against a label set: what ``evaluate`` scores models on. ``named``: as ``check_named_columns``."""
+    unchecked against a label set: what ``evaluate`` scores models on. ``named``: as ``check_named_columns``. Ids
+    must name one article each, as in training: the misclassified articles are listed by id."""
     parts = [_to_split(name, table, settings, named) for name, table in read_raw_splits(settings).items()]
     merged = Split("evaluation", [], [], [], [], [], ", ".join(part.origin for part in parts))
     for part in parts:
         for name in ("ids", "titles", "texts", "labels", "sources", "locations"):
             getattr(merged, name).extend(getattr(part, name))
+    check_unique_ids(parts)
     return merged
 
 
