@@ -5,9 +5,11 @@
 1. rejects a declared ``Content-Length`` over the limit with 413 without reading the body;
 2. reads the body, counting streamed bytes (chunked uploads have no Content-Length), and answers 413 as
    soon as the count passes the limit;
-3. answers 400 when the body is not valid UTF-8, naming the byte offset;
+3. answers 400 when the body is not valid UTF-8, naming the byte offset, and drops a leading UTF-8 byte order
+   mark (which Windows tools write and RFC 8259 lets a parser ignore);
 4. answers 415 when the body is not sent as JSON (``text/plain``, forms, multipart, pickles, any media type
-   but ``application/json`` and ``application/*+json``; no Content-Type at all is taken as JSON);
+   but ``application/json`` and ``application/*+json``; no Content-Type at all is taken as JSON), or is
+   compressed (a ``Content-Encoding`` other than ``identity``: it would read as invalid UTF-8);
 5. replays the checked body to the application.
 
 It also rewrites the application's own 400 validation answers (pydantic errors, which BentoML returns as
@@ -46,6 +48,7 @@ MAX_TOP_K = 50                   # /explain evidence items per list
 MAX_BODY_BYTES = env_int("ARABIC_NEWS_MAX_BODY_BYTES", 16 * 1024 * 1024)
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def is_json_media(media: str) -> bool:
@@ -103,6 +106,12 @@ def unsupported_media_error(media: str) -> dict:
                         "msg": f"Content-Type {media} is not accepted; send JSON with Content-Type: application/json"}])
 
 
+def unsupported_encoding_error(encoding: str) -> dict:
+    """The 415 body for a compressed request: the API reads JSON as sent, uncompressed."""
+    return error_body([{"loc": ["body"], "type": "unsupported_content_encoding",
+                        "msg": f"Content-Encoding {encoding} is not accepted; send the JSON uncompressed"}])
+
+
 def not_found_error(path: str, endpoints: Mapping[str, Collection[str]]) -> dict:
     """The 404 body: no endpoint at ``path``; lists ``endpoints`` (path -> methods)."""
     listing = ", ".join(f"{method} {route}" for route, methods in endpoints.items() for method in methods)
@@ -139,6 +148,10 @@ class RequestLimitsMiddleware:
         if not is_json_media(media):
             await _send_json(scope, send, 415, unsupported_media_error(media), close=True)
             return
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            await _send_json(scope, send, 415, unsupported_encoding_error(encoding), close=True)
+            return
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
@@ -166,7 +179,7 @@ class RequestLimitsMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
+        body = b"".join(chunks).removeprefix(UTF8_BOM)
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:

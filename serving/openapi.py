@@ -15,7 +15,7 @@ import bentoml
 from pydantic import BaseModel, ValidationError
 
 from .bentoml_internals import INFRA_TAG, OpenAPISpecification, bentoml_cattr
-from .limits import MAX_BODY_BYTES, error_body, too_large_error, unsupported_media_error
+from .limits import MAX_BODY_BYTES, error_body, too_large_error, unsupported_encoding_error, unsupported_media_error
 from .schemas import ErrorResponse
 
 if TYPE_CHECKING:
@@ -79,10 +79,12 @@ def _api_errors(api: APIMethod[..., Any], timeout: float | None) -> dict[str, An
                                                  too_large_error(MAX_BODY_BYTES, f"{MAX_BODY_BYTES + 1} bytes"))}),
         "415": _client_error("The body is not sent as JSON: plain text, form-encoded (curl -d without a "
                              "Content-Type), multipart, a pickle, or any Content-Type other than application/json "
-                             "(or application/*+json). No Content-Type at all is read as JSON.",
+                             "(or application/*+json), or compressed (a Content-Encoding such as gzip). No "
+                             "Content-Type at all is read as JSON.",
                              {"plain_text": ("A text/plain body", unsupported_media_error("text/plain")),
                               "form_encoded": ("A form-encoded body (curl -d without a Content-Type)",
-                                               unsupported_media_error("application/x-www-form-urlencoded"))}),
+                                               unsupported_media_error("application/x-www-form-urlencoded")),
+                              "compressed": ("A gzip-compressed body", unsupported_encoding_error("gzip"))}),
         **_server_errors(api.batchable, timeout),
     }
 

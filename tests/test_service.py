@@ -338,6 +338,18 @@ def test_server_survives_bad_input(client) -> None:
     assert client.post("/classify", json={"texts": ["نص"]}).status_code == 200
 
 
+def test_a_byte_order_mark_is_ignored_and_a_compressed_body_refused(client) -> None:
+    import gzip
+
+    body = json.dumps({"texts": ["فاز المنتخب بالمباراة"]}, ensure_ascii=False).encode()
+    with_bom = client.post("/classify", content=b"\xef\xbb\xbf" + body, headers={"content-type": "application/json"})
+    assert with_bom.status_code == 200 and with_bom.json() == client.post("/classify", content=body).json()
+    compressed = client.post("/classify", content=gzip.compress(body),
+                             headers={"content-type": "application/json", "content-encoding": "gzip"})
+    _assert_names(compressed, "body", "unsupported_content_encoding", status=415)
+    assert "Content-Encoding gzip is not accepted; send the JSON uncompressed" in compressed.json()["error"]
+
+
 @pytest.mark.parametrize("path", ["/classify", "/explain"])
 def test_generated_requests_never_get_a_server_error(server, path) -> None:
     """Requests generated from the served OpenAPI document, valid and deliberately invalid: never a 5xx."""
