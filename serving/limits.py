@@ -58,6 +58,26 @@ def is_json_media(media: str) -> bool:
     says so rather than a puzzling 400."""
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
+# pydantic's messages say what is wrong; these say what to do about it
+FIXES = {"string_too_long": "split or shorten it (GET /metadata lists the limits)",
+         "too_long": "send the rest in another request (GET /metadata lists the limits)",
+         "extra_forbidden": "remove it (/docs.json lists each endpoint's fields)"}
+
+
+def with_fixes(detail: list[dict], fields: Collection[str] = ()) -> list[dict]:
+    """``detail`` (pydantic's validation errors) with the fix for each known rule added to its message; an unknown
+    field is matched against the endpoint's ``fields`` ("text" -> did you mean "texts"?)."""
+    import difflib
+
+    fixed = []
+    for item in detail:
+        fix, loc = FIXES.get(item.get("type", "")), list(item.get("loc") or [])
+        if item.get("type") == "extra_forbidden" and loc and (near := difflib.get_close_matches(str(loc[-1]), fields, 1)):
+            fix = f"did you mean {near[0]!r}? Otherwise {fix}"
+        fixed.append({**item, "msg": f"{item.get('msg', '')}; {fix}"} if fix else item)
+    return fixed
+
+
 def field_name(loc: list | tuple) -> str:
     """``["texts", 2]`` -> ``texts[2]``; an empty location is the request ``body`` itself."""
     name = ""
@@ -130,18 +150,21 @@ class RequestLimitsMiddleware:
     """Size limit, UTF-8 and media-type checks before parsing; uniform 4xx bodies after (see module doc)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int = MAX_BODY_BYTES,
-                 endpoints: Mapping[str, Collection[str]] | None = None) -> None:
-        """``endpoints``: the documented endpoints, path -> methods, named in 404 and 405 answers."""
+                 endpoints: Mapping[str, Collection[str]] | None = None,
+                 fields: Mapping[str, Collection[str]] | None = None) -> None:
+        """``endpoints``: the documented endpoints, path -> methods, named in 404 and 405 answers; ``fields``: each
+        endpoint's request fields, path -> names, suggested for a mistyped one."""
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.endpoints = dict(endpoints or {})
+        self.fields = dict(fields or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if scope.get("method") not in _BODY_METHODS:
-            await self.app(scope, receive, _ErrorRewriter(send, scope, self.endpoints))
+            await self.app(scope, receive, _ErrorRewriter(send, scope, self.endpoints, self.fields))
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
@@ -197,7 +220,7 @@ class RequestLimitsMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, _ErrorRewriter(send, scope, self.endpoints))
+        await self.app(scope, replay, _ErrorRewriter(send, scope, self.endpoints, self.fields))
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
@@ -208,10 +231,12 @@ class _ErrorRewriter:
     """Wraps ``send``: re-sends in the uniform shape a 400 in BentoML's validation shape, and Starlette's
     plain-text 404 and 405 (any other answer passes through untouched); logs every 4xx in one line."""
 
-    def __init__(self, send: Send, scope: Scope, endpoints: Mapping[str, Collection[str]]) -> None:
+    def __init__(self, send: Send, scope: Scope, endpoints: Mapping[str, Collection[str]],
+                 fields: Mapping[str, Collection[str]]) -> None:
         self.send = send
         self.scope = scope
         self.endpoints = endpoints
+        self.fields = fields
         self.start: Message | None = None
         self.parts: list[bytes] = []
 
@@ -251,7 +276,7 @@ class _ErrorRewriter:
             detail = decoded.get("detail") if isinstance(decoded, dict) else None
             if not isinstance(detail, list) or not all(isinstance(d, dict) for d in detail):
                 return None  # not a validation answer
-            return error_body(detail), headers
+            return error_body(with_fixes(detail, self.fields.get(self.scope.get("path", ""), ()))), headers
         # 404 and 405: Starlette's own plain-text answers only (a route's JSON 404 is its own answer)
         if not _header(headers, b"content-type").startswith(b"text/plain"):
             return None

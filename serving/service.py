@@ -85,7 +85,7 @@ from .limits import (  # noqa: E402
     error_body,
 )
 from .openapi import complete_openapi, documented_endpoints  # noqa: E402
-from .schemas import ArticlePrediction, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
+from .schemas import ArticlePrediction, ClassifyRequest, ExplainRequest, ExplainResponse, MetadataResponse, ModelArticle  # noqa: E402
 from .timeout import install as install_cancelling_timeout  # noqa: E402
 
 if TYPE_CHECKING:
@@ -351,7 +351,8 @@ class ArabicNewsTopics:
 ArabicNewsTopics.mount_asgi_app(metadata_app, path="/")
 # Built here, at import, so that a BentoML whose document complete_openapi cannot complete stops the server.
 ENDPOINTS = documented_endpoints(ArabicNewsTopics.openapi_spec)
-ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINTS)
+REQUEST_FIELDS = {"/classify": list(ClassifyRequest.model_fields), "/explain": list(ExplainRequest.model_fields)}
+ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINTS, fields=REQUEST_FIELDS)
 
 # Package that BentoML imports, in every worker, for each trace exporter of its config (tracing.exporter_type).
 TRACE_EXPORTER_PACKAGES = {"otlp": "opentelemetry-exporter-otlp", "zipkin": "opentelemetry-exporter-zipkin",

@@ -338,6 +338,19 @@ def test_server_survives_bad_input(client) -> None:
     assert client.post("/classify", json={"texts": ["نص"]}).status_code == 200
 
 
+def test_errors_say_what_to_do(client) -> None:
+    def message(path: str, body: dict) -> str:
+        response = client.post(path, json=body)
+        assert response.status_code == 400, response.text
+        return response.json()["error"]
+
+    assert "did you mean 'texts'? Otherwise remove it" in message("/classify", {"text": "نص"})
+    assert "did you mean 'text'? Otherwise remove it" in message("/explain", {"texts": ["نص"]})
+    assert "remove it (/docs.json lists each endpoint's fields)" in message("/classify", {"texts": ["نص"], "zzz": 1})
+    assert "split or shorten it (GET /metadata lists the limits)" in message("/classify", {"texts": ["ا" * 100_001]})
+    assert "send the rest in another request" in message("/classify", {"texts": ["نص"] * 65})
+
+
 def test_a_byte_order_mark_is_ignored_and_a_compressed_body_refused(client) -> None:
     import gzip
 
