@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import bentoml
 
@@ -117,3 +118,16 @@ def is_bentoml_client_error(exc: BaseException | None) -> bool:
         return True
     return isinstance(exc, BentoMLException) and int(exc.error_code) < 500
 
+
+def index_page_without_tracking() -> bytes:
+    """BentoML's API page (Swagger UI, served at /) without its Google Tag Manager snippets.
+
+    Why: the page BentoML serves loads Google Tag Manager whatever ``BENTOML_DO_NOT_TRACK`` says, so a newsroom
+    opening its own API's documentation would call Google. The page is ``_bentoml_impl/server/main-openapi.html``
+    (``ServiceAppFactory.index_page``); its scripts and styles stay where BentoML serves them."""
+    import re
+
+    import _bentoml_impl.server
+
+    page = (Path(_bentoml_impl.server.__file__).parent / "main-openapi.html").read_text(encoding="utf-8")
+    return re.sub(r"<!-- Google Tag Manager.*?<!-- End Google Tag Manager[^>]*-->", "", page, flags=re.S).encode()

@@ -137,7 +137,7 @@ def not_found_error(path: str, endpoints: Mapping[str, Collection[str]]) -> dict
     listing = ", ".join(f"{method} {route}" for route, methods in endpoints.items() for method in methods)
     msg = f"no endpoint at {path}" + (f"; the endpoints are {listing}" if listing else "")
     return error_body([{"loc": ["request", "path"], "type": "not_found",
-                        "msg": msg + "; the OpenAPI document at /docs.json describes the API"}])
+                        "msg": msg + "; the OpenAPI document at /docs.json describes the API, and / shows it"}])
 
 
 def method_not_allowed_error(method: str, path: str, allowed: Collection[str]) -> dict:

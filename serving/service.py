@@ -71,6 +71,7 @@ from training.data.script import arabic_ratio  # noqa: E402
 from .bento_io import ClassifyInput, ClassifyOutput  # noqa: E402
 from .bentoml_internals import (  # noqa: E402
     exclude_from_tracing,
+    index_page_without_tracking,
     is_bentoml_client_error,
     replace_api_exception_logging,
     tracing_exporter,
@@ -353,6 +354,24 @@ ArabicNewsTopics.mount_asgi_app(metadata_app, path="/")
 ENDPOINTS = documented_endpoints(ArabicNewsTopics.openapi_spec)
 REQUEST_FIELDS = {"/classify": list(ClassifyRequest.model_fields), "/explain": list(ExplainRequest.model_fields)}
 ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINTS, fields=REQUEST_FIELDS)
+
+
+class UntrackedIndexPage:
+    """Answers GET / with BentoML's API page without its tracking snippets (``index_page_without_tracking``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.page = app, index_page_without_tracking()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") == "/" and scope.get("method") in ("GET", "HEAD"):
+            from starlette.responses import HTMLResponse
+
+            await HTMLResponse(self.page)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+ArabicNewsTopics.add_asgi_middleware(UntrackedIndexPage)
 
 # Package that BentoML imports, in every worker, for each trace exporter of its config (tracing.exporter_type).
 TRACE_EXPORTER_PACKAGES = {"otlp": "opentelemetry-exporter-otlp", "zipkin": "opentelemetry-exporter-zipkin",

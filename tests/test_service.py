@@ -421,6 +421,7 @@ def test_wrong_method_is_a_json_405_with_allow(client, method, path, allow) -> N
 def test_bentoml_pages_are_still_served(client) -> None:
     index = client.get("/")
     assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert 'id="swagger-ui"' in index.text and "google" not in index.text.lower()  # BentoML's page, untracked
     assets = re.findall(r'(?:href|src)="\./(static_content/[^"]+)"', index.text)
     assert assets, index.text[:500]
     for asset in assets:
