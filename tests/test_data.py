@@ -111,8 +111,9 @@ def error_for(tmp_path: Path, rows: list[dict] | str, **config) -> str:
 
 
 def test_missing_text_column(tmp_path: Path) -> None:
-    message = error_for(tmp_path, [{"body": "x", "label": "sport"}] * 4)
+    message = error_for(tmp_path, [{"body": "نص خبر طويل عن المباراة", "label": "sport"}] * 4)
     assert "missing column 'text'" in message and "--data.text-column" in message and "bad.jsonl" in message
+    assert message.endswith("(the longest texts are in 'body': --data.text-column body)")
 
 
 def test_missing_label_column(tmp_path: Path) -> None:

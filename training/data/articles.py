@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from ..config import DataConfig
-from .files import DATA_SUFFIXES, DataError, check_named_columns, data_format, read_rows, read_text, stem
+from .files import (
+    DATA_SUFFIXES,
+    DataError,
+    check_named_columns,
+    data_format,
+    missing_text_column,
+    read_rows,
+    read_text,
+    stem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +83,7 @@ def _read_table(path: Path, config: DataConfig, on_error: str, named: Sequence[s
     table = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
                       expected_columns=[config.text_column])
     if table.columns and config.text_column not in table.columns:
-        raise DataError(f"{path}: missing column {config.text_column!r}; found columns {table.columns}; name yours with "
-                        "--data.text-column NAME")
+        raise missing_text_column(table, config.text_column)
     check_named_columns(table, config, named)
     articles = Articles(encoding=table.encoding, origin=str(path))
     for index, row in enumerate(table.rows):

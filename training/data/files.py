@@ -45,6 +45,19 @@ def check_named_columns(table: "FileRows", config: object, named: Sequence[str])
                             f"{table.columns}; fix the name, or leave {flag} out")
 
 
+def missing_text_column(table: "FileRows", column: str) -> DataError:
+    """The error for a table without its text ``column``, suggesting the column of the longest texts."""
+    lengths: dict[str, int] = {}
+    for row in table.rows[:50]:
+        for key, value in (row.values or {}).items():
+            if isinstance(value, str):
+                lengths[key] = lengths.get(key, 0) + len(value)
+    likely = max(lengths, key=lengths.__getitem__) if lengths else None
+    hint = f" (the longest texts are in {likely!r}: --data.text-column {likely})" if likely else ""
+    return DataError(f"{table.path}: missing column {column!r}; found columns {table.columns}; name yours with "
+                     f"--data.text-column NAME{hint}")
+
+
 @dataclass
 class RawRow:
     """One record: its values, or why it could not be parsed; ``line`` is where it starts (None for Parquet)."""

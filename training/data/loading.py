@@ -19,6 +19,7 @@ from .files import (  # DataError: every command imports it from here
     RawRow,
     check_named_columns,
     data_format,
+    missing_text_column,
     read_rows,
     stem,
 )
@@ -174,8 +175,7 @@ def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[st
     columns = table.columns or list(rows[0])
     check_named_columns(table, config, named)
     if config.text_column not in columns:
-        raise DataError(f"{origin}: missing column {config.text_column!r}; found columns {columns}; "
-                        f"name yours with --data.text-column NAME")
+        raise missing_text_column(table, config.text_column)
     if config.label_column not in columns and (not config.labels_column or config.labels_column not in columns):
         raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {columns}; "
                         f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")
