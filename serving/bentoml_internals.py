@@ -119,15 +119,28 @@ def is_bentoml_client_error(exc: BaseException | None) -> bool:
     return isinstance(exc, BentoMLException) and int(exc.error_code) < 500
 
 
-def index_page_without_tracking() -> bytes:
-    """BentoML's API page (Swagger UI, served at /) without its Google Tag Manager snippets.
+def index_page_without_tracking() -> bytes | None:
+    """BentoML's API page (Swagger UI, served at /) without calls to third parties; None when BentoML serves its
+    other page (the ``new_index`` feature), which is left as it is.
 
-    Why: the page BentoML serves loads Google Tag Manager whatever ``BENTOML_DO_NOT_TRACK`` says, so a newsroom
-    opening its own API's documentation would call Google. The page is ``_bentoml_impl/server/main-openapi.html``
-    (``ServiceAppFactory.index_page``); its scripts and styles stay where BentoML serves them."""
+    Why: the page BentoML serves loads Google Tag Manager whatever ``BENTOML_DO_NOT_TRACK`` says, and its Swagger UI
+    sends the address of /docs.json to validator.swagger.io for a badge, so a newsroom opening its own API's
+    documentation would call both. The page is ``_bentoml_impl/server/main-openapi.html``
+    (``ServiceAppFactory.index_page``); here its tag manager snippets are removed and its Swagger UI initializer
+    (``bentoml/_internal/server/static_content/swagger-initializer.js``) is inlined with ``validatorUrl: null``.
+    Its other scripts and styles stay where BentoML serves them."""
     import re
 
     import _bentoml_impl.server
+    import bentoml._internal.server
+    from bentoml._internal.configuration.containers import BentoMLContainer
 
+    if BentoMLContainer.new_index:
+        return None
     page = (Path(_bentoml_impl.server.__file__).parent / "main-openapi.html").read_text(encoding="utf-8")
-    return re.sub(r"<!-- Google Tag Manager.*?<!-- End Google Tag Manager[^>]*-->", "", page, flags=re.S).encode()
+    page = re.sub(r"<!-- Google Tag Manager.*?<!-- End Google Tag Manager[^>]*-->", "", page, flags=re.S)
+    initializer = (Path(bentoml._internal.server.__file__).parent / "static_content" / "swagger-initializer.js")
+    script = initializer.read_text(encoding="utf-8").replace("SwaggerUIBundle({", "SwaggerUIBundle({ validatorUrl: null,", 1)
+    page = re.sub(r'<script src="\./static_content/swagger-initializer\.js"[^>]*>\s*</script>',
+                  lambda _: f"<script>{script}</script>", page)
+    return page.encode()

@@ -202,13 +202,15 @@ class RequestLimitsMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks).removeprefix(UTF8_BOM)
+        sent = b"".join(chunks)
+        body = sent.removeprefix(UTF8_BOM)
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
+            offset = exc.start + len(sent) - len(body)  # in the bytes as sent, byte order mark included
             await _send_json(scope, send, 400, error_body([{
                 "loc": ["body"], "type": "utf8_invalid",
-                "msg": f"request body is not valid UTF-8 (byte {exc.start}: {exc.reason}); encode the JSON as UTF-8"}]))
+                "msg": f"request body is not valid UTF-8 (byte {offset}: {exc.reason}); encode the JSON as UTF-8"}]))
             return
 
         replayed = False

@@ -357,13 +357,14 @@ ArabicNewsTopics.add_asgi_middleware(RequestLimitsMiddleware, endpoints=ENDPOINT
 
 
 class UntrackedIndexPage:
-    """Answers GET / with BentoML's API page without its tracking snippets (``index_page_without_tracking``)."""
+    """Answers GET / with BentoML's API page without calls to third parties (``index_page_without_tracking``)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app, self.page = app, index_page_without_tracking()
+    def __init__(self, app: Any, path: str) -> None:
+        self.app, self.path, self.page = app, path, index_page_without_tracking()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("path") == "/" and scope.get("method") in ("GET", "HEAD"):
+        if (self.page and scope["type"] == "http" and scope.get("path") == self.path
+                and scope.get("method") in ("GET", "HEAD")):
             from starlette.responses import HTMLResponse
 
             await HTMLResponse(self.page)(scope, receive, send)
@@ -371,7 +372,7 @@ class UntrackedIndexPage:
         await self.app(scope, receive, send)
 
 
-ArabicNewsTopics.add_asgi_middleware(UntrackedIndexPage)
+ArabicNewsTopics.add_asgi_middleware(UntrackedIndexPage, path=(ArabicNewsTopics.path_prefix or "").rstrip("/") + "/")
 
 # Package that BentoML imports, in every worker, for each trace exporter of its config (tracing.exporter_type).
 TRACE_EXPORTER_PACKAGES = {"otlp": "opentelemetry-exporter-otlp", "zipkin": "opentelemetry-exporter-zipkin",

@@ -114,6 +114,9 @@ def test_missing_text_column(tmp_path: Path) -> None:
     message = error_for(tmp_path, [{"body": "نص خبر طويل عن المباراة", "label": "sport"}] * 4)
     assert "missing column 'text'" in message and "--data.text-column" in message and "bad.jsonl" in message
     assert message.endswith("(the longest texts are in 'body': --data.text-column body)")
+    # ids and labels are never suggested, nor a column of empty texts; a name with a space is quoted for the shell
+    rows = [{"id": "a-long-identifier-of-the-article", "the body": "نص", "empty": "", "label": "sport-and-games"}] * 4
+    assert error_for(tmp_path, rows).endswith("(the longest texts are in 'the body': --data.text-column 'the body')")
 
 
 def test_missing_label_column(tmp_path: Path) -> None:

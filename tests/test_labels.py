@@ -119,6 +119,11 @@ def test_expected_labels_of_the_served_model(tmp_path: Path) -> None:
     # spellings follow the served model's
     data[3]["label"] = "Other"
     assert load_data(DataConfig(path=str(write(tmp_path, data))), expected_labels=LABELS).label_names == sorted(LABELS)
+    data[3]["label"] = "sprot"  # a likely typo: the row is what to fix, and no label set with the typo is offered
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(write(tmp_path, data))), expected_labels=LABELS)
+    assert str(caught.value).endswith("label 'sprot' is not one the served model knows (did you mean 'sport'?); fix "
+                                      "the row, or, if it is a new topic, pass --data.labels with the data's own label set")
 
 
 def test_no_data_warns_about_the_sample_corpus(caplog) -> None:

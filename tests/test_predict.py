@@ -120,6 +120,10 @@ def test_an_existing_output_is_replaced_only_when_asked(model: str, tmp_path: Pa
     source = _jsonl(tmp_path / "in.jsonl", ARTICLES)
     assert main(["predict", "--model", model, "--input", str(source), "--output", str(source)]) == 2
     assert "is the --input file: the predictions would replace the articles" in capsys.readouterr().err
+    link = tmp_path / "link.jsonl"
+    link.hardlink_to(source)  # the same file under another name
+    assert main(["predict", "--model", model, "--input", str(source), "--output", str(link), "--overwrite"]) == 2
+    assert "is the --input file" in capsys.readouterr().err
     assert json.loads(source.read_text(encoding="utf-8").splitlines()[0]) == ARTICLES[0]  # the articles are intact
     out = tmp_path / "out.jsonl"
     out.write_text("earlier predictions\n", encoding="utf-8")

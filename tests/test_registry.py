@@ -178,7 +178,7 @@ def test_a_damaged_version_is_never_promoted_and_a_damaged_served_one_is_replace
     damaged = damage(worse_tag)
     assert main(["models", "promote", worse_tag]) == 2
     err = capsys.readouterr().err
-    assert f"{damaged} is corrupt" in err and "it cannot be served, promote another version" in err, err
+    assert f"{damaged} is corrupt" in err and "restore it. Until then, promote another version" in err, err
     assert registry.default_tag(model_name) == good_tag
 
     damage(good_tag)  # the served version itself: listed with a warning, and replaced by the next run
@@ -192,6 +192,9 @@ def test_a_damaged_version_is_never_promoted_and_a_damaged_served_one_is_replace
     reason = new["champion"]["reason"]
     assert reason.startswith(f"the served version {good_tag} cannot be loaded (") and f"{damaged} is corrupt" in reason
     assert new["registered"]["message"] == f"served now: {new['registered']['tag']} ({reason})"
+    (registry.resolve(new["registered"]["tag"]) / "manifest.json").write_text("{", encoding="utf-8")  # unreadable
+    after = retrain(tmp_path, "after", model_name, training_rows(seed=3), test_rows)  # its labels cannot be checked
+    assert after["champion"]["broken"] and registry.default_tag(model_name) == after["registered"]["tag"]
 
 
 def test_overlap_skips_the_comparison(tmp_path: Path, model_name: str) -> None:

@@ -357,6 +357,9 @@ def test_a_byte_order_mark_is_ignored_and_a_compressed_body_refused(client) -> N
     body = json.dumps({"texts": ["فاز المنتخب بالمباراة"]}, ensure_ascii=False).encode()
     with_bom = client.post("/classify", content=b"\xef\xbb\xbf" + body, headers={"content-type": "application/json"})
     assert with_bom.status_code == 200 and with_bom.json() == client.post("/classify", content=body).json()
+    invalid = client.post("/classify", content=b"\xef\xbb\xbf" + body[:5] + b"\xff" + body[5:],
+                          headers={"content-type": "application/json"})
+    assert "not valid UTF-8 (byte 8:" in invalid.json()["error"]  # counted in the bytes as sent
     compressed = client.post("/classify", content=gzip.compress(body),
                              headers={"content-type": "application/json", "content-encoding": "gzip"})
     _assert_names(compressed, "body", "unsupported_content_encoding", status=415)
@@ -421,7 +424,10 @@ def test_wrong_method_is_a_json_405_with_allow(client, method, path, allow) -> N
 def test_bentoml_pages_are_still_served(client) -> None:
     index = client.get("/")
     assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
-    assert 'id="swagger-ui"' in index.text and "google" not in index.text.lower()  # BentoML's page, untracked
+    # BentoML's page, calling no third party: no tag manager, and no Swagger validator badge (it would send the
+    # address of /docs.json to validator.swagger.io)
+    assert 'id="swagger-ui"' in index.text and "google" not in index.text.lower()
+    assert "validatorUrl: null" in index.text and "swagger-initializer.js" not in index.text
     assets = re.findall(r'(?:href|src)="\./(static_content/[^"]+)"', index.text)
     assert assets, index.text[:500]
     for asset in assets:

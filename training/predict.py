@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -55,9 +56,19 @@ class PredictConfig:
             raise ConfigError(f"predict: --output {self.output}: expected a .jsonl or .csv file name")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size: expected a positive number, found {self.batch_size}")
-        if self.output and self.input and Path(self.output).resolve() == Path(self.input).resolve():
+        if self.output and self.text is not None:
+            raise ConfigError("predict: --output takes the predictions of an --input file; --text prints its JSON")
+        if self.output and self.input and same_file(self.output, self.input):
             raise ConfigError(f"predict: --output {self.output} is the --input file: the predictions would replace "
                               "the articles; write them to another file")
+
+
+def same_file(one: str, other: str) -> bool:
+    """Whether two paths name one file (through links, or another spelling on a case-insensitive disk)."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist yet
+        return Path(one).resolve() == Path(other).resolve()
 
 
 def load_model(reference: str) -> Classifier:

@@ -14,7 +14,7 @@ from typing import Any
 from .artifact import ArtifactError, load
 from .data.identity import split_hashes
 from .evaluation.evaluate import score_model
-from .registry import default_tag, promote, register, resolve, served_tag
+from .registry import RegistryError, default_tag, promote, register, resolve, served_tag
 
 TRAINING_ARTICLES = "training_articles.json"
 
@@ -36,15 +36,16 @@ def recorded_hashes(artifact_dir: Path) -> set[str] | None:
     return {entry["sha1"] for split in ("train", "validation") for entry in values.get(split, [])}
 
 
-def compare_with_champion(tag: str, artifact_dir: Path, data, new_test: dict, bins: int = 10) -> dict:
+def compare_with_champion(tag: str, data, new_test: dict, bins: int = 10) -> dict:
     """Score the served model ``tag`` on this run's test split next to the new one, when that is fair: it must
     not have been trained on any test article and must predict the same label set."""
 
     test = data.test
     champion = {"tag": tag, "compared": False, "articles": len(test), "new_test_macro_f1": new_test["macro_f1"]}
     try:
+        artifact_dir = resolve(tag)
         model = load(artifact_dir)
-    except ArtifactError as exc:  # damaged since it was promoted: no server can start with it either
+    except (ArtifactError, RegistryError) as exc:  # damaged since it was promoted: no server can start with it either
         return champion | {"broken": True, "reason": f"the served version {tag} cannot be loaded ({exc})"}
     if set(model.labels) != set(data.label_names):  # first: no article set can compare them, overlap or not
         return champion | {"labels_differ": True, "labels": list(model.labels),
@@ -99,7 +100,7 @@ def register_challenger(artifact_path: str | Path, name: str, report: dict, data
     version on this run's test split (``report["champion"]``); returns the registration with its one-line verdict."""
     served = served_tag(name)
     if served:
-        report["champion"] = compare_with_champion(served, resolve(served), data, report["test"])
+        report["champion"] = compare_with_champion(served, data, report["test"])
     registered = register(artifact_path, name, report)
     promote_it, message = decide(registered["tag"], report.get("champion"), policy, registered["first_version"])
     if promote_it:

@@ -9,6 +9,7 @@ rollback needs no retraining; a store written before promotions existed serves i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .artifact import ArtifactError, read_manifest, verify_files, write_json_atomic
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_NAME = "arabic-news-topics"
 ARTIFACT_DIR = "artifact"
@@ -160,7 +163,8 @@ def list_models(name: str | None = None) -> list[dict]:
 
 
 def _load_problem(path: Path) -> str | None:
-    """Why the artefact at ``path`` could not be loaded (missing or changed files), None when it can."""
+    """Why the artefact at ``path`` could not be loaded (missing or changed files), None when it can: the check a
+    server makes at start, so ``models list`` makes it for each served version only."""
     try:
         verify_files(path, read_manifest(path))
     except ArtifactError as exc:
@@ -200,12 +204,9 @@ def promote(tag: str) -> tuple[str, bool]:
     if ":" not in tag or tag.endswith(":latest"):  # to BentoML both mean the newest version, maybe not the one meant
         raise RegistryError(f"models promote {tag}: give the version to serve, NAME:VERSION (see `models list`)")
     model = _get(tag)
-    path = Path(model.path) / ARTIFACT_DIR
-    try:  # a server could not start with it, and every later comparison with the served version would fail
-        verify_files(path, read_manifest(path))
-    except ArtifactError as exc:
-        raise RegistryError(f"models promote {tag}: {exc}; it cannot be served, promote another version (see "
-                            "`models list`)") from None
+    # a server could not start with it, and every later comparison with the served version would fail
+    if problem := _load_problem(Path(model.path) / ARTIFACT_DIR):
+        raise RegistryError(f"models promote {tag}: {problem}. Until then, promote another version (see `models list`)")
     changed = default_tag(model.tag.name) != str(model.tag)
     _serve(model.tag.name, str(model.tag))
     return str(model.tag), changed
@@ -229,9 +230,16 @@ def served_tag(name: str = DEFAULT_NAME) -> str | None:
 
 
 def served_labels(name: str = DEFAULT_NAME) -> list[str] | None:
-    """The label set of the version of ``name`` served now, None when nothing is."""
+    """The label set of the version of ``name`` served now, None when nothing is or it cannot be read (a damaged
+    entry, which the run's registration then replaces: see ``promotion.compare_with_champion``)."""
     tag = served_tag(name)
-    return list(read_manifest(resolve(tag))["labels"]) if tag else None
+    if not tag:
+        return None
+    try:
+        return list(read_manifest(resolve(tag))["labels"])
+    except (ArtifactError, RegistryError, KeyError) as exc:
+        logger.warning("the served version %s cannot be read (%s): its label set is not checked", tag, exc)
+        return None
 
 
 def default_tag(name: str = DEFAULT_NAME) -> str:

@@ -83,7 +83,7 @@ def _read_table(path: Path, config: DataConfig, on_error: str, named: Sequence[s
     table = read_rows(path, encoding=config.encoding, delimiter=config.csv_delimiter,
                       expected_columns=[config.text_column])
     if table.columns and config.text_column not in table.columns:
-        raise missing_text_column(table, config.text_column)
+        raise missing_text_column(table, config)
     check_named_columns(table, config, named)
     articles = Articles(encoding=table.encoding, origin=str(path))
     for index, row in enumerate(table.rows):

@@ -15,7 +15,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +45,22 @@ def check_named_columns(table: "FileRows", config: object, named: Sequence[str])
                             f"{table.columns}; fix the name, or leave {flag} out")
 
 
-def missing_text_column(table: "FileRows", column: str) -> DataError:
-    """The error for a table without its text ``column``, suggesting the column of the longest texts."""
-    lengths: dict[str, int] = {}
+def missing_text_column(table: "FileRows", config: Any) -> DataError:
+    """The error for a table without its text column (``config.text_column``), suggesting the column whose values are
+    longest on average over the first rows, among those no other setting names (ids, titles, labels, sources)."""
+    import shlex
+
+    taken = {getattr(config, name, None) for name in ("title_column", "label_column", "labels_column", "source_column",
+                                                      "id_column")}
+    lengths: dict[str, list[int]] = {}
     for row in table.rows[:50]:
         for key, value in (row.values or {}).items():
-            if isinstance(value, str):
-                lengths[key] = lengths.get(key, 0) + len(value)
-    likely = max(lengths, key=lengths.__getitem__) if lengths else None
-    hint = f" (the longest texts are in {likely!r}: --data.text-column {likely})" if likely else ""
-    return DataError(f"{table.path}: missing column {column!r}; found columns {table.columns}; name yours with "
-                     f"--data.text-column NAME{hint}")
+            if isinstance(value, str) and value.strip() and key not in taken:
+                lengths.setdefault(key, []).append(len(value))
+    likely = max(lengths, key=lambda key: sum(lengths[key]) / len(lengths[key])) if lengths else None
+    hint = f" (the longest texts are in {likely!r}: --data.text-column {shlex.quote(likely)})" if likely else ""
+    return DataError(f"{table.path}: missing column {config.text_column!r}; found columns {table.columns}; name yours "
+                     f"with --data.text-column NAME{hint}")
 
 
 @dataclass

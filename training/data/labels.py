@@ -112,13 +112,14 @@ def check_labels(splits: Sequence, config: DataConfig, expected_labels: Sequence
         for split, row, labels in _rows(splits):
             for label in labels:
                 if label not in declared:
-                    hint = look_alike(label, declared)
+                    where = f"{split.where(row)}: label {label!r} is not one the served model knows"
+                    if hint := look_alike(label, declared):  # a typo, most likely: no label set to copy and paste
+                        raise DataError(f"{where} (did you mean {hint!r}?); fix the row, or, if it is a new topic, "
+                                        "pass --data.labels with the data's own label set")
                     retired = sorted(set(declared) - set(counts))  # served labels this data no longer has
                     raise DataError(
-                        f"{split.where(row)}: label {label!r} is not one the served model knows"
-                        + (f" (did you mean {hint!r}?)" if hint else "")
-                        + f"; the served model knows {sorted(declared)}; to change the topics pass --data.labels with "
-                        f"the data's own set, --data.labels {_known_list(sorted(counts))}"
+                        f"{where}; the served model knows {sorted(declared)}; to change the topics pass --data.labels "
+                        f"with the data's own set, --data.labels {_known_list(sorted(counts))}"
                         + (f" (without {', '.join(map(repr, retired))}, which no article has)" if retired else ""))
         return
     _check_typos(splits, counts)

@@ -175,7 +175,7 @@ def _to_split(name: str, table: FileRows, config: DataConfig, named: Sequence[st
     columns = table.columns or list(rows[0])
     check_named_columns(table, config, named)
     if config.text_column not in columns:
-        raise missing_text_column(table, config.text_column)
+        raise missing_text_column(table, config)
     if config.label_column not in columns and (not config.labels_column or config.labels_column not in columns):
         raise DataError(f"{origin}: missing column {config.label_column!r}; found columns {columns}; "
                         f"name yours with --data.label-column NAME (or --data.labels-column for a multi-label column)")

@@ -77,7 +77,8 @@ def check_labels(split: Split, model: Classifier, name: str, settings: DataConfi
         if unknown := [label for label in labels if label not in known]:
             if hint := look_alike(unknown[0], model.labels):
                 raise DataError(f"{split.where(row)}: label {shown(unknown[0])} looks like a typo of {hint!r}, a "
-                                f"label of model {name} (it knows {model.labels}); fix the row")
+                                f"label of model {name} (it knows {model.labels}); fix the row, or, if it is a new "
+                                "topic, retrain the model with it")
             raise DataError(f"{split.where(row)}: label {shown(unknown[0])} is unknown to model {name} (it knows "
                             f"{model.labels}); evaluate it on data with its label set, or retrain it with this label")
 

@@ -115,14 +115,14 @@ class RunClusters:
 
 
 def clusters_for_run(config: "TrainConfig", data: "LabelledData", unlabelled: "Articles | None",
-                     teacher_only: bool = False) -> RunClusters | None:
+                     distills: bool = False) -> RunClusters | None:
     """The run's word clusters (None when ``--baseline.word-clusters`` is 0 or no baseline is trained: neither a
-    candidate nor, ``teacher_only``, a distillation teacher), learnt from the training split and the unlabelled
-    articles (as many as self-training reads), normalised as the baseline sees them."""
+    candidate nor, when the run ``distills``, the transformer's teacher), learnt from the training split and the
+    unlabelled articles (as many as self-training reads), normalised as the baseline sees them."""
     from ..data.loading import compose_inputs
     from ..data.normalize import normalizer_for
 
-    if not config.baseline.word_clusters or not ("baseline" in config.models or teacher_only):
+    if not config.baseline.word_clusters or not ("baseline" in config.models or distills):
         return None
     texts = compose_inputs(data.train.texts, data.train.titles)
     if unlabelled is not None:
