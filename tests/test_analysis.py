@@ -234,6 +234,8 @@ def test_top_ngrams_of_each_linear_model(kind: str, labels: list[str]) -> None:
         assert (part["weight"].diff().dropna() <= 0).all()
     chars = analysis.top_ngrams(_toy_classifier(kind, labels), k=3, kind="char")
     assert set(chars["kind"]) == {"char"} and len(chars) == 3 * len(labels)
+    with pytest.raises(ValueError, match="n-gram kind 'chars': this baseline has 'word', 'char'"):
+        analysis.top_ngrams(_toy_classifier(kind, labels), kind="chars")  # the notebook's ngram_kind, mistyped
     with pytest.raises(TypeError, match="baseline"):
         analysis.top_ngrams(object())
 

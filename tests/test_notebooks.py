@@ -115,6 +115,10 @@ def test_runner_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert main([str(NOTEBOOKS / "evaluate.ipynb"), "-p", "modles", "[x]", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "unknown parameter 'modles'" in err and "models, data, split" in err
+    assert main([str(NOTEBOOKS / "evaluate.ipynb"), "-p", "worst_k", "five", "--out", str(out)]) == 2
+    assert "parameter worst_k = 'five': expected a number, like its default 15" in capsys.readouterr().err
+    assert main([str(NOTEBOOKS / "evaluate.ipynb"), "--out", str(NOTEBOOKS / "evaluate.ipynb")]) == 2
+    assert "is the notebook itself: its executed copy would replace it" in capsys.readouterr().err
     assert not out.exists()
 
 

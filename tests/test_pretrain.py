@@ -102,6 +102,13 @@ def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_di
 
     assert main(["build-tokenizer", "--corpus", str(corpus), "--out", str(encoder), "--cache-dir", str(cache_dir)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {encoder}: not empty; add --overwrite to replace everything in it, or choose another --out"
+    a_file = tmp_path / "notes.txt"  # a file is never turned into a directory, --overwrite or not
+    a_file.write_text("my notes", encoding="utf-8")
+    for command in (["build-tokenizer", "--corpus", str(corpus)],
+                    ["pretrain", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir)]):
+        assert main([*command, "--out", str(a_file), "--overwrite"]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {a_file}: a file, not a directory; choose another --out"
+    assert a_file.read_text(encoding="utf-8") == "my notes"
     assert main(["pretrain", "--corpus", str(corpus), *common, "--max-steps", "2"]) == 2
     assert "add --resume to continue it, --overwrite to replace it" in capsys.readouterr().err
     assert main(["pretrain", "--corpus", str(tmp_path / "typo.jsonl"), *common, "--overwrite"]) == 2
@@ -247,6 +254,8 @@ def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, cache
     assert main(common + ["--resume"]) == 0
     summary = json.loads((out / "pretrain_summary.json").read_text())
     assert summary["steps"] == 40 and summary["whole_word_mask"] is True and summary["objective"] == "mlm"
+    assert main(common + ["--resume", "--max-steps", "20"]) == 2  # the checkpoint is already past 20 steps
+    assert json.loads((out / "pretrain_summary.json").read_text())["steps"] == 40
     with (out / "loss_curve.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     losses = [float(r["loss"]) for r in rows if r["loss"]]

@@ -81,6 +81,19 @@ def test_suggest_writes_distinct_balanced_articles_identically_for_a_seed(model:
     assert '<Choices name="label" toName="text"' in xml and xml.count("<Choice value=") == 4
 
 
+def test_a_pool_with_one_id_for_two_articles_is_refused(model: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """The labelled sheet would be refused by train after the annotators' work: refused here, before scoring."""
+    rows = [{"id": "same", "text": r["text"] + " (محدث)"} for r in SAMPLE[:5]]
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert main(["suggest", "--model", model, "--pool", str(pool), "--out", str(tmp_path / "s.csv")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"error: {pool} line 1 (id same) and {pool} line 2 (id same) are different articles with one id: train "
+        "refuses such labelled data; give every row of the pool its own id")
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_selection_prefers_doubt_rarity_and_variety() -> None:
     labels = ["common", "rare"]
     docs = ["مباراة كرة القدم اليوم", "مباراة كرة القدم اليوم", "اجتماع وزراء الخارجية", "قصف مدفعي على الحدود"]

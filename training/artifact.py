@@ -155,6 +155,8 @@ def refuse_non_empty(out: Path, allowed: bool, fix: str) -> None:
     (--overwrite, --resume); ``fix`` says what to do."""
     from .settings import ConfigError
 
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: a file, not a directory; choose another --out")
     if not allowed and out.is_dir() and any(out.iterdir()):
         raise ConfigError(f"{out}: not empty; {fix}")
 

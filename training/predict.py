@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -85,13 +84,13 @@ def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: s
     return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, named=columns.named_columns())
 
 
-def warn_on_shared_ids(articles: Any) -> None:
-    """Predictions are named by id: say so when two rows share one, as joining them back would mix articles up."""
-    counts = Counter(articles.ids)
-    if shared := [row_id for row_id, count in counts.items() if count > 1]:
-        first, second = [row for row, row_id in enumerate(articles.ids) if row_id == shared[0]][:2]
-        logger.warning("%d id(s) name more than one row, e.g. %s and %s: their predictions cannot be told apart by id; "
-                       "give every row its own id", len(shared), articles.locations[first], articles.locations[second])
+def shared_id(articles: Any, rows: Sequence[int] | None = None) -> str | None:
+    """Where the first id that names two of ``rows`` (default: all) is ("LOCATION and LOCATION"), else None."""
+    first: dict[str, int] = {}
+    for row in range(len(articles.ids)) if rows is None else rows:
+        if (other := first.setdefault(articles.ids[row], row)) != row:
+            return f"{articles.locations[other]} and {articles.locations[row]}"
+    return None
 
 
 def report_skipped(articles: Any, stream: Any = None) -> None:
@@ -155,7 +154,9 @@ def run_predict(config: PredictConfig) -> int:
         print(json.dumps(row, ensure_ascii=False, indent=2))
         return 0
     articles = read_input(config.input, config.data, model, config.on_error)  # raises when nothing is usable
-    warn_on_shared_ids(articles)
+    if where := shared_id(articles):  # predictions are named by id: joined back by id, these would mix up
+        logger.warning("rows share an id, e.g. %s: their predictions cannot be told apart by id; give every row its "
+                       "own id", where)
     rows = prediction_rows(model, articles, config.batch_size)
     if config.output and Path(config.output).suffix.lower() == ".csv":
         write_text_atomic(config.output, to_csv(rows, model.labels))

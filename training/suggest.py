@@ -40,7 +40,7 @@ from .artifact import load, refuse_existing, write_json_atomic, write_text_atomi
 from .config import ColumnsConfig, ConfigError, setting
 from .data.identity import canonical, content_hash
 from .data.loading import DataError
-from .predict import read_input, report_skipped, score_batches, warn_on_shared_ids
+from .predict import read_input, report_skipped, score_batches, shared_id
 from .registry import locate
 
 logger = logging.getLogger(__name__)
@@ -209,11 +209,13 @@ def run_suggest(config: SuggestConfig) -> int:
     model_version, directory = locate(config.model)  # a store name as the NAME:VERSION it resolved to
     model = load(directory)
     articles = read_input(config.pool, config.data, model, config.on_error)
-    warn_on_shared_ids(articles)
     keep, known = distinct(articles.texts, articles.titles, recorded_hashes(directory) or set())
     if not keep:
         raise DataError(f"{config.pool}: no article left to suggest ({len(articles.texts)} read, {known} of them "
                         "already in the model's training data); give a pool of unlabelled articles")
+    if where := shared_id(articles, keep):  # the labelled sheet would be refused by train, after the annotators' work
+        raise DataError(f"{where} are different articles with one id: train refuses such labelled data; give every "
+                        "row of the pool its own id")
     if len(keep) < len(articles.texts):
         logger.info("pool: %d repeated texts and %d articles of the model's training data left out",
                     len(articles.texts) - len(keep) - known, known)

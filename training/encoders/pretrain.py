@@ -246,7 +246,13 @@ def _plan(config: PretrainConfig, plan_file: Path, last: str | None, per_epoch: 
     if last is not None and plan_file.is_file():
         plan = json.loads(plan_file.read_text(encoding="utf-8"))
         if config.max_steps > 0:
+            done = int(Path(last).name.rsplit("-", 1)[-1])  # Trainer names checkpoints checkpoint-STEP
+            if config.max_steps <= done:
+                raise DataError(f"--resume: the checkpoint {last} is at step {done}, already at or past --max-steps "
+                                f"{config.max_steps}; give more steps, or leave --resume out to start afresh")
             plan.update(estimate=config.max_steps, max_steps=config.max_steps, budgeted=False)
+            if is_main_process():
+                write_json_atomic(plan_file, plan)
         elif plan.get("budgeted") and config.time_budget_s <= 0:
             raise DataError("--resume: this run was planned by time; give --time-budget-s SECONDS for the rest, or --max-steps N")
         return plan

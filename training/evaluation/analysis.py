@@ -339,6 +339,9 @@ def top_ngrams(classifier, k: int = 15, kind: str | None = "word") -> pd.DataFra
     names = pipeline.named_steps["features"].get_feature_names_out()
     coef = _coefficients(pipeline.named_steps["classify"], len(classifier.labels))
     kinds = np.array([name.split("__", 1)[0] for name in names])
+    if kind is not None and kind not in set(kinds):
+        found = ", ".join(repr(str(name)) for name in dict.fromkeys(kinds))
+        raise ValueError(f"n-gram kind {kind!r}: this baseline has {found}")
     grams = np.array([name.split("__", 1)[1] for name in names], dtype=object)
     keep = np.ones(len(names), dtype=bool) if kind is None else kinds == kind
     rows = []

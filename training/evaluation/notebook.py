@@ -42,6 +42,21 @@ def absolute_paths(value: Any, base: Path) -> Any:
     return value
 
 
+def check_type(path: Path | str, name: str, value: Any, default_node: ast.expr) -> None:
+    """A value of another type than the parameter's default (a number for a number, a list for a list) is a
+    ``ConfigError`` before any cell runs, not a TypeError deep in one; a default of None takes anything."""
+    try:
+        default = ast.literal_eval(default_node)
+    except ValueError:  # not a literal: nothing to compare with
+        return
+    expected = (int, float) if isinstance(default, (int, float)) and not isinstance(default, bool) else type(default)
+    if default is None or value is None or isinstance(value, expected) and not (
+            isinstance(value, bool) and not isinstance(default, bool)):
+        return
+    kind = "a number" if expected == (int, float) else f"a {type(default).__name__}"
+    raise ConfigError(f"{path}: parameter {name} = {value!r}: expected {kind}, like its default {default!r}")
+
+
 def inject(notebook: Any, parameters: dict[str, Any], path: Path | str = "notebook") -> Any:
     """Insert ``parameters`` after the cell tagged ``parameters``; an unknown name is a ``ConfigError``."""
     import nbformat
@@ -49,10 +64,13 @@ def inject(notebook: Any, parameters: dict[str, Any], path: Path | str = "notebo
     tagged = [i for i, cell in enumerate(notebook.cells) if PARAMETERS_TAG in cell.metadata.get("tags", [])]
     if len(tagged) != 1:
         raise ConfigError(f"{path}: expected exactly one cell tagged {PARAMETERS_TAG!r}, found {len(tagged)}")
-    known = [target.id for node in ast.parse(notebook.cells[tagged[0]].source).body if isinstance(node, ast.Assign)
-             for target in node.targets if isinstance(target, ast.Name)]
+    defaults = {target.id: node.value for node in ast.parse(notebook.cells[tagged[0]].source).body
+                if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    known = list(defaults)
     if unknown := sorted(set(parameters) - set(known)):
         raise ConfigError(f"{path}: unknown parameter {unknown[0]!r}; the notebook's parameters are {', '.join(known)}")
+    for name, value in parameters.items():
+        check_type(path, name, value, defaults[name])
     cell = nbformat.v4.new_code_cell("# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
     cell.metadata["tags"] = ["injected-parameters"]
     notebook.cells.insert(tagged[0] + 1, cell)
@@ -66,6 +84,8 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
     import nbformat
 
     path = Path(path)
+    if out and Path(out).resolve() == path.resolve():
+        raise ConfigError(f"--out {out} is the notebook itself: its executed copy would replace it; write it elsewhere")
     notebook = inject(nbformat.read(path, as_version=4), parameters or {}, path)
     client = nbclient.NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
                                      **({"kernel_name": kernel_name} if kernel_name else {}))
