@@ -123,6 +123,8 @@ def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_di
     assert f"--tokenizer {tmp_path / 'no' / 'such' / 'tokenizer'}: no such directory; build a tokenizer" in \
         capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    assert main(["pretrain", "--corpus", str(corpus), "--tokenizer", str(tmp_path), "--out", str(tmp_path / "new")]) == 2
+    assert f"--tokenizer {tmp_path}: no tokenizer in this directory (none of tokenizer.json" in capsys.readouterr().err
     for flag in ("--max-steps", "--save-steps", "--time-budget-s"):
         assert main(["pretrain", "--corpus", str(corpus), *common, flag, "-1"]) == 2
         assert f"{flag} -1" in capsys.readouterr().err

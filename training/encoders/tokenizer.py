@@ -86,6 +86,10 @@ def check_corpus_file(path: str | Path) -> tuple[Path, str]:
     return path, builder
 
 
+# what AutoTokenizer.from_pretrained can load a tokenizer from in a local directory
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
 def load_pretraining_tokenizer(source: str, flag: str = "--tokenizer") -> Any:
     """The tokenizer of a build-tokenizer directory or checkpoint (``flag`` names where ``source`` came from), with
     the [MASK], [CLS] and [SEP] tokens masked-language modelling needs."""
@@ -96,6 +100,9 @@ def load_pretraining_tokenizer(source: str, flag: str = "--tokenizer") -> Any:
     if not Path(source).is_dir() and looks_like_path(source):  # ``source``: ~ already expanded (local_checkpoint)
         raise DataError(f"{flag} {source}: no such directory; build a tokenizer with `python -m training "
                         "build-tokenizer`, or give a pre-trained checkpoint")
+    if Path(source).is_dir() and not any((Path(source) / name).is_file() for name in TOKENIZER_FILES):
+        raise DataError(f"{flag} {source}: no tokenizer in this directory (none of {', '.join(TOKENIZER_FILES)}); "
+                        "build one with `python -m training build-tokenizer`, or give a pre-trained checkpoint")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
