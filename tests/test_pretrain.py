@@ -73,6 +73,11 @@ def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys)
     broken.write_text('{"text": "نص"}\n{"text": "نص آخر"\n', encoding="utf-8")
     with pytest.raises(DataError, match="line 2: not valid JSON"):
         load_corpus(broken, cache_dir=str(tmp_path / "cache"))
+    capsys.readouterr()
+    assert main(["build-tokenizer", "--corpus", str(broken), "--out", str(tmp_path / "tok"),
+                 "--cache-dir", str(tmp_path / "cache2")]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: not valid JSON" in err and " ERROR " not in err  # one message, not datasets' own as well
     no_text = tmp_path / "no_text.jsonl"
     no_text.write_text('{"body": "نص"}\n', encoding="utf-8")
     assert main(["build-tokenizer", "--corpus", str(no_text), "--out", str(tmp_path / "tok"),

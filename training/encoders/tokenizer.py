@@ -124,6 +124,8 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
     import datasets
 
     path, builder = check_corpus_file(path)
+    # its ERROR line on a malformed row says, in other words, what the DataError below says with the line number
+    logging.getLogger("datasets.packaged_modules.json.json").setLevel(logging.CRITICAL)
     try:
         corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:
