@@ -49,12 +49,14 @@ def check_type(path: Path | str, name: str, value: Any, default_node: ast.expr) 
         default = ast.literal_eval(default_node)
     except ValueError:  # not a literal: nothing to compare with
         return
-    expected = (int, float) if isinstance(default, (int, float)) and not isinstance(default, bool) else type(default)
-    if default is None or value is None or isinstance(value, expected) and not (
-            isinstance(value, bool) and not isinstance(default, bool)):
+    if default is None or value is None:
         return
-    kind = "a number" if expected == (int, float) else f"a {type(default).__name__}"
-    raise ConfigError(f"{path}: parameter {name} = {value!r}: expected {kind}, like its default {default!r}")
+    if isinstance(default, (int, float)) and not isinstance(default, bool):  # a number: 10 and 2.5 both do
+        matches, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        matches, kind = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if not matches:
+        raise ConfigError(f"{path}: parameter {name} = {value!r}: expected {kind}, like its default {default!r}")
 
 
 def inject(notebook: Any, parameters: dict[str, Any], path: Path | str = "notebook") -> Any:
