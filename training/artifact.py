@@ -169,6 +169,15 @@ def refuse_existing(paths: Sequence[Path], allowed: bool, fix: str) -> None:
         raise ConfigError(f"{existing[0]}: already exists; {fix}")
 
 
+def same_file(one: str | Path, other: str | Path) -> bool:
+    """Whether two paths name one file (through links, or another spelling on a case-insensitive disk): an output
+    that is the command's own input would replace it."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist yet
+        return Path(one).resolve() == Path(other).resolve()
+
+
 @contextmanager
 def staged_directory(path: Path, kind: str = "partial") -> Iterator[Path]:
     """A temporary sibling of ``path`` to fill; swapped into place on success, removed on any failure."""

@@ -10,13 +10,12 @@ import csv
 import io
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from .artifact import Classifier, load, refuse_existing, write_text_atomic
+from .artifact import Classifier, load, refuse_existing, same_file, write_text_atomic
 from .config import ColumnsConfig, setting
 
 logger = logging.getLogger(__name__)
@@ -60,14 +59,6 @@ class PredictConfig:
         if self.output and self.input and same_file(self.output, self.input):
             raise ConfigError(f"predict: --output {self.output} is the --input file: the predictions would replace "
                               "the articles; write them to another file")
-
-
-def same_file(one: str, other: str) -> bool:
-    """Whether two paths name one file (through links, or another spelling on a case-insensitive disk)."""
-    try:
-        return os.path.samefile(one, other)
-    except OSError:  # one of them does not exist yet
-        return Path(one).resolve() == Path(other).resolve()
 
 
 def load_model(reference: str) -> Classifier:

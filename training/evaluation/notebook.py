@@ -68,9 +68,8 @@ def inject(notebook: Any, parameters: dict[str, Any], path: Path | str = "notebo
         raise ConfigError(f"{path}: expected exactly one cell tagged {PARAMETERS_TAG!r}, found {len(tagged)}")
     defaults = {target.id: node.value for node in ast.parse(notebook.cells[tagged[0]].source).body
                 if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
-    known = list(defaults)
-    if unknown := sorted(set(parameters) - set(known)):
-        raise ConfigError(f"{path}: unknown parameter {unknown[0]!r}; the notebook's parameters are {', '.join(known)}")
+    if unknown := sorted(set(parameters) - set(defaults)):
+        raise ConfigError(f"{path}: unknown parameter {unknown[0]!r}; the notebook's parameters are {', '.join(defaults)}")
     for name, value in parameters.items():
         check_type(path, name, value, defaults[name])
     cell = nbformat.v4.new_code_cell("# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
@@ -85,8 +84,10 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
     import nbclient
     import nbformat
 
+    from ..artifact import same_file, write_text_atomic
+
     path = Path(path)
-    if out and Path(out).resolve() == path.resolve():
+    if out and same_file(out, path):
         raise ConfigError(f"--out {out} is the notebook itself: its executed copy would replace it; write it elsewhere")
     notebook = inject(nbformat.read(path, as_version=4), parameters or {}, path)
     client = nbclient.NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
@@ -95,8 +96,6 @@ def execute_notebook(path: str | Path, parameters: dict[str, Any] | None = None,
         client.execute()
     finally:  # the executed copy, with the failing cell's traceback, is what shows what went wrong
         if out:
-            from ..artifact import write_text_atomic
-
             write_text_atomic(out, nbformat.writes(notebook))
     return notebook
 
