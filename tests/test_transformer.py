@@ -134,6 +134,24 @@ def test_long_texts_tokenised_by_their_ends_give_the_whole_texts_tokens(kind, sa
                 assert g == e, (kind, max_length, strategy, fraction, len(article))
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_a_vocabulary_depends_on_the_texts_alone(kind, sample_data):
+    """`tokenizers`' own WordPiece/BPE trainer numbered its ``##`` pieces in hash-map order, so the same texts gave a
+    different vocabulary (and a different fine-tuned model) on every build; and the pieces must spell the words."""
+    from training.data.normalize import normalizer_for
+    from training.encoders.tokenizer import build_tokenizer
+
+    texts = normalizer_for("default").transform(sample_data.train.texts) + ["عاجل\U0001F600 \U0001F600x"] * 3
+    first, second = (build_tokenizer(texts, vocab_size=1500, kind=kind) for _ in range(2))
+    assert first.get_vocab() == second.get_vocab()
+    assert first(texts[:20])["input_ids"] == second(texts[:20])["input_ids"]
+    assert any(piece.startswith("##") for piece in first.get_vocab()) and "[MASK]" in first.all_special_tokens
+    for word in texts[0].split()[:30] + ["الارهابيين", "عاجل\U0001F600", "\U0001F600x"]:
+        pieces = first.tokenize(word)
+        assert "[UNK]" not in pieces and pieces[0][:2] != "##", (word, pieces)
+        assert "".join(p.removeprefix("##") for p in pieces) == word.lower(), (word, pieces)
+
+
 def test_normalizer_preset_follows_the_checkpoint(tmp_path):
     from training.encoders.tokenizer import resolve_normalizer, write_normalizer_settings
 
