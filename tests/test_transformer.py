@@ -141,12 +141,12 @@ def test_a_vocabulary_depends_on_the_texts_alone(kind, sample_data):
     from training.data.normalize import normalizer_for
     from training.encoders.tokenizer import build_tokenizer
 
-    texts = normalizer_for("default").transform(sample_data.train.texts) + ["عاجل\U0001F600 \U0001F600x"] * 3
+    texts = normalizer_for("default").transform(sample_data.train.texts) + ["عاجل\U0001F600 \U0001F600x اب\u06a4ت"] * 3
     first, second = (build_tokenizer(texts, vocab_size=1500, kind=kind) for _ in range(2))
     assert first.get_vocab() == second.get_vocab()
     assert first(texts[:20])["input_ids"] == second(texts[:20])["input_ids"]
     assert any(piece.startswith("##") for piece in first.get_vocab()) and "[MASK]" in first.all_special_tokens
-    for word in texts[0].split()[:30] + ["الارهابيين", "عاجل\U0001F600", "\U0001F600x"]:
+    for word in texts[0].split()[:30] + ["الارهابيين", "عاجل\U0001F600", "\U0001F600x", "\u06a4"]:  # ڤ: inside words only
         pieces = first.tokenize(word)
         assert "[UNK]" not in pieces and pieces[0][:2] != "##", (word, pieces)
         assert "".join(p.removeprefix("##") for p in pieces) == word.lower(), (word, pieces)
@@ -304,6 +304,17 @@ def test_unusable_checkpoints_are_refused_before_training(tiny_checkpoint, tmp_p
         check(tiny_config(max_steps=0))
 
 
+def test_a_model_that_learnt_nothing_is_reported(tiny_checkpoint, tmp_path, single_label_data, caplog):
+    """One optimiser step leaves the model at its starting plateau: the log says so and how to fix it."""
+    from training.models.transformer_training import train_transformer
+
+    with caplog.at_level("WARNING", logger="training.models.transformer_training"):
+        _, log = train_transformer(single_label_data, tiny_config(model=str(tiny_checkpoint), max_steps=1), seed=13,
+                                   work_dir=tmp_path / "work")
+    assert log["early_stopping"]["left_plateau"] is False, log["evaluations"]
+    assert "did not learn the topics" in caplog.text and "--transformer.epochs" in caplog.text
+
+
 def test_a_checkpoint_under_the_home_directory(tiny_checkpoint, tmp_path, single_label_data, monkeypatch):
     """``~/encoder`` is a directory, not a hub id (transformers would not expand it)."""
     from training.models.transformer_training import train_transformer
@@ -383,9 +394,11 @@ def test_compact_section_flags_and_auto_defaults_on_the_command_line():
 def test_early_stopping_waits_for_the_run_to_leave_its_plateau():
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from training.models.fine_tuning import majority_macro_f1, plateau_early_stopping
+    from training.models.fine_tuning import majority_macro_f1, plateau_early_stopping, plateau_macro_f1
 
     assert majority_macro_f1(np.array([0, 0, 1, 2])) == pytest.approx(2 * 0.5 / 1.5 / 3)  # class 3 is not in it
+    assert plateau_macro_f1(np.array([0, 0, 0, 0, 1, 1, 2, 3])) == pytest.approx(2 * (2 * 0.5 / 1.5 / 4))  # one class
+    assert plateau_macro_f1(np.array([0, 1, 2, 3] * 3)) == pytest.approx(0.25 + 0.05)  # guessing: 2 x 0.1 is below it
     args = TrainingArguments(output_dir="unused", metric_for_best_model="macro_f1", greater_is_better=True, report_to="none")
     callback = plateau_early_stopping(patience=2, plateau_level=0.2, min_epoch=5.0)
     state, control = TrainerState(), TrainerControl()
@@ -438,7 +451,7 @@ def test_default_flags_fine_tune_a_barely_pretrained_compact_encoder(tmp_path, s
     metrics = evaluate_scores(scores, test, single_label_data.label_names, False, classifier.thresholds)
     chance = 1 / len(single_label_data.label_names)
     assert log["fine_tuning"]["learning_rate"]["value"] == 5e-4, log["fine_tuning"]
-    assert len(set(scores.argmax(axis=1))) > 1, log["evaluations"]
+    assert len(set(scores.argmax(axis=1))) > 1 and log["early_stopping"]["left_plateau"], log["evaluations"]
     print("regression scenario:", metrics["macro_f1"], log["stopped_by"], log["evaluations"])
     assert metrics["macro_f1"] > chance + 0.2, (metrics["macro_f1"], log["evaluations"], log["stopped_by"])
 

@@ -176,8 +176,8 @@ class TransformerConfig:
         "only once validation macro-F1 has left its starting plateau. Empty: auto (fine_tuning.json, or by size: "
         "6 for hidden <= 256 down to 2 for BERT-base and larger; docs/transformer.md).", common=True)
     min_train_share: float = setting(
-        0.25, "Early stopping never ends a run before this share of its epochs, nor before validation macro-F1 "
-              "clearly exceeds predicting the majority class.")
+        0.5, "Early stopping never ends a run before this share of its epochs, nor before validation macro-F1 "
+             "clearly exceeds predicting one class or guessing (a barely pre-trained encoder can take 5 epochs to start).")
     evals_per_epoch: int = setting(2, "Validation evaluations per epoch (the best one is kept).")
     max_steps: int = setting(-1, "Stop after this many optimiser steps (-1: no limit).")
     time_budget_s: float = setting(0.0, "Stop training after this many seconds (0: no limit).")

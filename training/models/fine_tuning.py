@@ -5,7 +5,7 @@
   defaults (5e-5, patience 2) leave a compact encoder on its starting plateau: a 2x64 encoder fine-tuned with them
   predicted one rare class (validation macro-F1 0.043) and early stopping ended it after 1.5 epochs.
 * ``PlateauEarlyStopping`` counts patience only once validation macro-F1 clearly exceeds predicting the majority
-  class, or once a minimum share of the epochs has run, so a slow start is not mistaken for convergence.
+  class or guessing, or once a minimum share of the epochs has run, so a slow start is not mistaken for convergence.
 * ``soft_target_loss`` is the Trainer's ``compute_loss_func``: every row's label is a target distribution plus a
   row weight, so class-weighted cross-entropy on gold rows and cross-entropy to a teacher's probabilities on
   unlabelled rows are one weighted mean (with one-hot targets it equals ``F.cross_entropy(weight=...)``).
@@ -106,6 +106,15 @@ def majority_macro_f1(class_ids: np.ndarray) -> float:
     counts = np.bincount(class_ids)
     share = counts.max() / len(class_ids)
     return float(2 * share / (1 + share) / np.count_nonzero(counts))
+
+
+def plateau_macro_f1(class_ids: np.ndarray) -> float:
+    """The validation macro-F1 a run must clearly exceed to have left its starting plateau: twice (and 0.05 over)
+    always predicting the majority class, and 0.05 over guessing uniformly at random (1 / classes). Why the last:
+    an untrained model's first evaluation, spread over two classes by chance, scored 0.23 on four classes whose
+    majority level is 0.11, and early stopping counted from there."""
+    majority = majority_macro_f1(class_ids)
+    return max(2 * majority, majority + 0.05, 1 / max(1, len(np.unique(class_ids))) + 0.05)
 
 
 def plateau_early_stopping(patience: int, plateau_level: float, min_epoch: float) -> Any:

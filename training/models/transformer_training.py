@@ -30,9 +30,9 @@ from ..evaluation.metrics import macro_f1, tune_thresholds
 from .fine_tuning import (
     class_weights,
     hidden_size,
-    majority_macro_f1,
     plan_fine_tuning,
     plateau_early_stopping,
+    plateau_macro_f1,
     positive_weights,
     soft_target_loss,
     target_rows,
@@ -206,8 +206,7 @@ def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_con
                 "accuracy": float(accuracy_score(valid_primary, predicted))}
 
     budget = time_budget_callback(config.time_budget_s)
-    majority = majority_macro_f1(valid_primary)
-    plateau = max(2 * majority, majority + 0.05)  # "clearly above" always predicting the majority class
+    plateau = plateau_macro_f1(valid_primary)
     stopper = plateau_early_stopping(patience, plateau, config.min_train_share * epochs) if patience > 0 else None
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
@@ -234,13 +233,20 @@ def _fine_tune(data: LabelledData, config: TransformerConfig, seed: int, low_con
     evaluations = [{"step": e["step"], "epoch": round(e.get("epoch", 0), 3), "macro_f1": round(e["eval_macro_f1"], 4)}
                    for e in state.log_history if "eval_macro_f1" in e]
     losses = [{"step": e["step"], "loss": round(e["loss"], 4)} for e in state.log_history if "loss" in e]
+    left_plateau = state.best_metric is not None and state.best_metric > plateau
+    if not left_plateau:
+        logger.warning("the fine-tuned model did not learn the topics: its best validation macro-F1 %.4f is not above "
+                       "%.4f, what predicting one topic or guessing scores; give it more epochs (--transformer.epochs), "
+                       "a pre-trained checkpoint (--transformer.model) or more labelled articles",
+                       state.best_metric or 0.0, plateau)
     stopped = ("time_budget" if budget.triggered else "max_steps" if config.max_steps > 0 and state.global_step >= config.max_steps
                else "epochs" if state.global_step >= state.max_steps else "early_stopping")
     samples = state.global_step * config.batch_size * config.gradient_accumulation_steps * args.world_size
     log = {"source": source, "normalizer_preset": preset, "compact": compact_info or None, "threads": threads,
            "processes": args.world_size, "device": str(args.device), "mixed_precision": next(iter(mixed_precision()), None),
            "fine_tuning": plan, "early_stopping": {"plateau_macro_f1": round(plateau, 4), "min_epoch": config.min_train_share * epochs,
-                                                   "armed_at_epoch": getattr(stopper, "armed_at", None)},
+                                                   "armed_at_epoch": getattr(stopper, "armed_at", None),
+                                                   "left_plateau": left_plateau},
            "distillation": distill.describe() if distill else None,
            "steps": state.global_step, "epochs": round(float(state.epoch or 0), 3), "stopped_by": stopped,
            "best_step": state.best_global_step, "best_validation_macro_f1": state.best_metric,
