@@ -75,7 +75,8 @@ def parse_args() -> argparse.Namespace:
 
 def compare_tokenizers(args: argparse.Namespace, data) -> list[dict]:
     from training.data.normalize import normalizer_for
-    from training.encoders.tokenizer import build_tokenizer, corpus_texts, tokenizer_stats
+    from training.encoders.corpus import corpus_texts
+    from training.encoders.tokenizer import build_tokenizer, tokenizer_stats
 
     normalizer = normalizer_for("default")
     docs = max(200, args.tokenizer_docs // 6)

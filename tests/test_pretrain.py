@@ -60,7 +60,7 @@ def test_build_tokenizer_cli_writes_an_autotokenizer(tokenizer_dir, sample_data)
 
 
 def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys):
-    from training.encoders.tokenizer import load_corpus
+    from training.encoders.corpus import load_corpus
 
     holdout = tmp_path / "holdout" / "articles.jsonl"
     holdout.parent.mkdir()
@@ -82,13 +82,14 @@ def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys)
     no_text.write_text('{"body": "نص"}\n', encoding="utf-8")
     assert main(["build-tokenizer", "--corpus", str(no_text), "--out", str(tmp_path / "tok"),
                  "--cache-dir", str(tmp_path / "cache")]) == 2
-    assert "no `text` column" in capsys.readouterr().err
+    assert "no `text` column (found body); name the column that holds the article body with --data.text-column" \
+        in capsys.readouterr().err
     assert main(["pretrain", "--corpus", str(no_text), "--out", str(tmp_path / "enc"), "--objective", "bert"]) == 2
     assert "--objective: expected one of mlm, electra" in capsys.readouterr().err
 
 
 def test_empty_corpora_are_named_as_such(tmp_path):
-    from training.encoders.tokenizer import load_corpus
+    from training.encoders.corpus import load_corpus
 
     for name, content in (("empty.jsonl", b""), ("blank.jsonl", b"\n\n"), ("header.csv", b"title,text\n"),
                           ("empty.jsonl.gz", gzip.compress(b""))):
@@ -143,12 +144,52 @@ def test_outputs_with_earlier_work_are_kept_unless_replaced(corpus, tokenizer_di
 
 def test_corpus_texts_reads_a_window_of_rows(corpus, cache_dir):
     from training.data.normalize import normalizer_for
-    from training.encoders.tokenizer import corpus_texts, load_corpus
+    from training.encoders.corpus import corpus_texts, load_corpus
 
     normalizer = normalizer_for("default")
     rows = load_corpus(corpus, max_docs=3, cache_dir=str(cache_dir))
     expected = normalizer.transform(compose_inputs(rows["text"], rows["title"]))
     assert corpus_texts(corpus, normalizer, max_docs=2, skip_docs=1) == expected[1:3]
+
+
+def test_corpus_columns_are_named_as_for_train(corpus, tokenizer_dir, cache_dir, tmp_path, capsys):
+    """A CSV corpus whose body and headline are `article` and `headline`: with --data.text-column and
+    --data.title-column, build-tokenizer learns the same vocabulary and pretrain packs the same blocks as from the
+    same articles under the default names; without them, the error names the columns found and the flag."""
+    from transformers import AutoTokenizer
+
+    from training.encoders.corpus import CorpusColumns, load_corpus
+    from training.encoders.pretrain import PretrainConfig, packed_blocks
+    from training.encoders.tokenizer import resolve_normalizer
+
+    rows = load_corpus(corpus, cache_dir=str(cache_dir))
+    renamed = tmp_path / "renamed.csv"
+    with renamed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "headline", "article"])
+        writer.writerows((i, title, text) for i, (title, text) in enumerate(zip(rows["title"], rows["text"])))
+    flags = ["--data.text-column", "article", "--data.title-column", "headline"]
+    common = ["--corpus", str(renamed), "--vocab-size", "1500", "--cache-dir", str(cache_dir)]
+    assert main(["build-tokenizer", *common, "--out", str(tmp_path / "tok"), *flags]) == 0
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "tok")).get_vocab() == \
+        AutoTokenizer.from_pretrained(str(tokenizer_dir)).get_vocab()
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    _, normalizer = resolve_normalizer("auto", str(tokenizer_dir))
+    packed = [np.stack(packed_blocks(PretrainConfig(corpus=str(path), out="unused", tokenizer=str(tokenizer_dir),
+                                                    seq_len=32, cache_dir=str(cache_dir), data=columns),
+                                     tokenizer, normalizer)[:]["input_ids"])
+              for path, columns in ((corpus, CorpusColumns()), (renamed, CorpusColumns("article", "headline")))]
+    assert np.array_equal(*packed)
+
+    capsys.readouterr()
+    assert main(["build-tokenizer", *common, "--out", str(tmp_path / "tok2")]) == 2
+    assert "no `text` column (found id, headline, article); name the column that holds the article body with " \
+           "--data.text-column" in capsys.readouterr().err
+    assert main(["build-tokenizer", *common, "--out", str(tmp_path / "tok2"), "--data.text-column", "article",
+                 "--data.title-column", "heading"]) == 2
+    assert "no `heading` column (found id, headline, article); fix --data.title-column" in capsys.readouterr().err
+    assert not (tmp_path / "tok2").exists()
 
 
 def test_group_blocks_and_whole_word_offsets():

@@ -40,8 +40,9 @@ from ..models.hf_common import (
     max_across_ranks,
     time_budget_callback,
 )
+from .corpus import CorpusColumns, fingerprint, normalised_corpus
 from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
-from .tokenizer import _fingerprint, load_pretraining_tokenizer, normalised_corpus, resolve_normalizer
+from .tokenizer import load_pretraining_tokenizer, resolve_normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class FineTuningAdvice:
 class PretrainConfig:
     """Settings of `python -m training pretrain`."""
 
-    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with `text` and "
-                          "optional `title`; required. ../shared/holdout is refused.", common=True)
+    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with a text column and "
+                          "optionally a title column (see --data.*); required. ../shared/holdout is refused.", common=True)
     out: str = setting("", "Output checkpoint directory (fine-tune it with --transformer.model OUT); required.", common=True)
     tokenizer: str | None = setting(None, "Tokenizer directory (from build-tokenizer); default: the --init checkpoint's.",
                                     common=True)
@@ -102,6 +103,7 @@ class PretrainConfig:
     cache_dir: str | None = setting(None, "datasets cache for the corpus, its normalised text and packed blocks "
                                     "(default: datasets' own, ~/.cache/huggingface/datasets).")
     fine_tuning: FineTuningAdvice = setting(FineTuningAdvice(), "Recommended fine-tuning settings.")
+    data: CorpusColumns = setting(CorpusColumns(), "Corpus columns.")
 
     def validate(self) -> None:
         if not self.corpus or not self.out:
@@ -153,14 +155,14 @@ def packed_blocks(config: PretrainConfig, tokenizer: Any, normalizer: Any) -> An
     by datasets under a fingerprint of the corpus, normaliser, tokenizer vocabulary and block length."""
     from datasets import Features, Sequence, Value
 
-    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)
-    vocabulary = _fingerprint(sorted(tokenizer.get_vocab().items()), tokenizer.is_fast)
+    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir, columns=config.data)
+    vocabulary = fingerprint(sorted(tokenizer.get_vocab().items()), tokenizer.is_fast)
     tokens = texts.map(tokenize_batch, batched=True, remove_columns=["text"], fn_kwargs={"tokenizer": tokenizer},
                        features=Features({"input_ids": Sequence(Value("int32")), "flags": Sequence(Value("int8"))}),
-                       new_fingerprint=_fingerprint("tokenize", texts._fingerprint, vocabulary), desc="tokenising")
+                       new_fingerprint=fingerprint("tokenize", texts._fingerprint, vocabulary), desc="tokenising")
     blocks = tokens.map(group_blocks, batched=True, fn_kwargs={"seq_len": config.seq_len, "cls_id": tokenizer.cls_token_id,
                                                                 "sep_id": tokenizer.sep_token_id},
-                        new_fingerprint=_fingerprint("blocks", tokens._fingerprint, config.seq_len), desc="packing")
+                        new_fingerprint=fingerprint("blocks", tokens._fingerprint, config.seq_len), desc="packing")
     if len(blocks) < 2:
         raise DataError(f"{config.corpus}: only {len(blocks)} block(s) of {config.seq_len} tokens; give more text or a "
                         "shorter --seq-len")

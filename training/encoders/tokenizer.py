@@ -12,8 +12,6 @@ start-up); the heavy imports happen inside the functions.
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 import json
 import logging
 import string
@@ -21,14 +19,13 @@ import sys
 import time
 import unicodedata
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 
 from ..artifact import refuse_non_empty, staged_directory
 from ..config import CompactEncoderConfig, ConfigError, setting
-from ..data.loading import DataError, compose_inputs
-from ..data.unlabelled import refuse_reserved
+from ..data.loading import DataError
+from .corpus import CorpusColumns, normalised_corpus
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerFast
@@ -41,53 +38,6 @@ SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS
                   "mask_token": "[MASK]"}
 NORMALIZER_FILE = "normalizer.json"
 TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram")
-
-
-# ---------------------------------------------------------------------------------------------- corpus
-
-CORPUS_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-
-
-def _open_text(path: Path) -> Any:
-    """``path`` as text lines, gunzipped when it ends in .gz."""
-    return (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix.lower() == ".gz"
-            else path.open(encoding="utf-8", errors="replace"))
-
-
-def _first_bad_json_line(path: Path) -> str:
-    """Where a JSON Lines file stops parsing (line and reason), for the error message."""
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return f"line {number}: not valid JSON ({exc.msg})"
-    return "a row that does not fit the others' columns (e.g. `text` holding a number or a list)"
-
-
-def check_corpus_file(path: str | Path) -> tuple[Path, str]:
-    """(path, datasets builder) of a corpus file that exists, is not reserved, has a known format and holds an
-    article; the cheap checks, made before anything is written or converted."""
-    path = Path(path).expanduser()
-    refuse_reserved(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such corpus file; expected JSON Lines (.jsonl or .jsonl.gz), CSV or Parquet "
-                        "with a `text` column")
-    suffixes = [s for s in path.suffixes if s.lower() != ".gz"]
-    builder = CORPUS_BUILDERS.get(suffixes[-1].lower() if suffixes else "")
-    if builder is None:
-        raise DataError(f"{path}: unknown corpus format; name it .jsonl, .jsonl.gz, .csv or .parquet")
-    if builder != "parquet":
-        try:
-            with _open_text(path) as lines:  # an article after the header line of a CSV
-                empty = sum(1 for _ in islice(filter(str.strip, lines), 2)) <= int(builder == "csv")
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: cannot be read ({exc}); is it a complete gzip file?") from None
-        if empty:
-            raise DataError(f"{path}: the corpus is empty; expected one article per line (a row per article in CSV) "
-                            "with a `text` column")
-    return path, builder
 
 
 # what AutoTokenizer.from_pretrained can load a tokenizer from in a local directory
@@ -114,67 +64,6 @@ def load_pretraining_tokenizer(source: str, flag: str = "--tokenizer") -> Any:
     if tokenizer.mask_token is None or tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
         raise DataError(f"{flag} {source}: the tokenizer lacks [MASK]/[CLS]/[SEP]; build one with build-tokenizer")
     return tokenizer
-
-
-def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | None = None, skip_docs: int = 0) -> Any:
-    """The corpus as a ``datasets.Dataset`` with ``title`` and ``text`` columns: ``max_docs`` rows after the first
-    ``skip_docs`` (all by default).
-
-    ``datasets.load_dataset`` converts the file to Arrow once (about 10 s for the 84.5k-article, 49 MB gzip corpus,
-    then 0.03 s from its cache) and every later ``Dataset.map`` (normalising, tokenising, packing) is cached
-    beside it, so a second ``build-tokenizer`` or ``pretrain`` on the same corpus skips that work. Reads JSON
-    Lines (.jsonl, .jsonl.gz), CSV and Parquet; rows with an empty ``text`` are dropped later, when normalised.
-    """
-    import datasets
-
-    path, builder = check_corpus_file(path)
-    # its ERROR line on a malformed row says, in other words, what the DataError below says with the line number
-    logging.getLogger("datasets.packaged_modules.json.json").setLevel(logging.CRITICAL)
-    try:
-        corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
-    except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:
-        where = _first_bad_json_line(path) if builder == "json" else f"{type(exc).__name__}: {exc}"
-        raise DataError(f"{path}: cannot be read as a corpus: {where}; fix or remove that row") from None
-    if "text" not in corpus.column_names:
-        raise DataError(f"{path}: no `text` column (found {', '.join(corpus.column_names)}); name the article body `text`")
-    if corpus.features["text"].dtype not in ("string", "large_string"):
-        raise DataError(f"{path}: column `text` holds {corpus.features['text'].dtype}, not text; fix the file")
-    corpus = corpus.select_columns([c for c in ("title", "text") if c in corpus.column_names])
-    if skip_docs or max_docs is not None:
-        end = len(corpus) if max_docs is None else min(len(corpus), skip_docs + max_docs)
-        corpus = corpus.select(range(min(skip_docs, len(corpus)), end))
-    return corpus
-
-
-def _fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def normalised_corpus(path: str | Path, normalizer: "ArabicNormalizer", max_docs: int | None = None,
-                      cache_dir: str | None = None, skip_docs: int = 0) -> Any:
-    """``load_corpus`` mapped to one ``text`` column of normalised title + body (the exact input fine-tuning
-    sees), without empty articles. Cached by corpus, row count and normaliser settings (shared by build-tokenizer
-    and pretrain)."""
-    corpus = load_corpus(path, max_docs, cache_dir, skip_docs)
-    has_title = "title" in corpus.column_names
-
-    def normalise(batch: dict) -> dict:
-        kept = [i for i, text in enumerate(batch["text"]) if isinstance(text, str) and text.strip()]
-        titles = [batch["title"][i] or "" for i in kept] if has_title else None
-        return {"text": normalizer.transform(compose_inputs([batch["text"][i] for i in kept], titles))}
-
-    texts = corpus.map(normalise, batched=True, remove_columns=corpus.column_names, desc="normalising",
-                       new_fingerprint=_fingerprint("normalise", corpus._fingerprint, normalizer.get_params()))
-    if not len(texts):
-        raise DataError(f"{path}: no article with a non-empty `text`; nothing to learn from")
-    return texts
-
-
-def corpus_texts(path: str | Path, normalizer: "ArabicNormalizer", max_docs: int | None = None,
-                 skip_docs: int = 0) -> list[str]:
-    """Normalised title + body of corpus rows ``skip_docs`` .. ``skip_docs + max_docs`` (e.g. held-out text
-    from the end of a corpus whose start built the vocabulary)."""
-    return normalised_corpus(path, normalizer, max_docs, skip_docs=skip_docs)["text"]
 
 
 # ------------------------------------------------------------------------------------------- building
@@ -351,8 +240,8 @@ def tokenizer_stats(tokenizer: Any, texts: Sequence[str]) -> dict:
 class TokenizerConfig:
     """Settings of `python -m training build-tokenizer`."""
 
-    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with a `text` and "
-                          "optional `title` column; required.", common=True)
+    corpus: str = setting("", "Unlabelled articles: JSON Lines (.jsonl, .jsonl.gz), CSV or Parquet with a text column "
+                          "and optionally a title column (see --data.*); required.", common=True)
     out: str = setting("", "Directory to write the tokenizer into (AutoTokenizer-loadable); required.", common=True)
     vocab_size: int = setting(CompactEncoderConfig().vocab_size,
                               "Target vocabulary size, special tokens included (default: the compact encoder's).",
@@ -368,6 +257,7 @@ class TokenizerConfig:
                                     "own, ~/.cache/huggingface/datasets).")
     overwrite: bool = setting(False, "Replace what a non-empty OUT holds; without it such an OUT is refused.",
                               common=True)
+    data: CorpusColumns = setting(CorpusColumns(), "Corpus columns.")
 
     def validate(self) -> None:
         if not self.corpus or not self.out:
@@ -386,7 +276,7 @@ def run(config: TokenizerConfig) -> int:
     refuse_non_empty(out, config.overwrite, "add --overwrite to replace everything in it, or choose another --out")
     normalizer = normalizer_for(config.normalizer_preset)
     started = time.perf_counter()
-    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir)
+    texts = normalised_corpus(config.corpus, normalizer, config.max_docs, config.cache_dir, columns=config.data)
     logger.info("normalised %d articles in %.1f s; training a %s vocabulary of %d", len(texts),
                 time.perf_counter() - started, config.kind, config.vocab_size)
     batches = (texts[start:start + 1000]["text"] for start in range(0, len(texts), 1000))
