@@ -97,6 +97,7 @@ def test_bad_rows_stop_or_are_skipped_and_listed(model: str, tmp_path: Path, cap
     assert [r["id"] for r in rows] == ["a", "b"]
     err = capsys.readouterr().err
     assert "skipped 2 unreadable row(s)" in err and "line 2" in err and "line 3 (id empty)" in err
+    assert err.count("line 3 (id empty)") == 1 and "unusable" not in err  # reported once, at the end
 
 
 def test_stdout_is_jsonl(model: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -69,10 +69,12 @@ def load_model(reference: str) -> Classifier:
 
 
 def read_input(path: str, columns: ColumnsConfig, model: Classifier, on_error: str) -> Any:
-    """The articles of ``path`` (``training.data.articles.Articles``), read with the model's column settings."""
+    """The articles of ``path`` (``training.data.articles.Articles``), read with the model's column settings; rows
+    skipped by ``on_error="skip"`` are the caller's to report (``report_skipped``), once."""
     from .data.articles import read_articles
 
-    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, named=columns.named_columns())
+    return read_articles(Path(path), columns.resolve(model.manifest), on_error=on_error, named=columns.named_columns(),
+                         warn_skipped=False)
 
 
 def shared_id(articles: Any, rows: Sequence[int] | None = None) -> str | None:

@@ -2,8 +2,8 @@
 
 Every article keeps where it came from (``data/x.csv line 5 (id a17)``) so that predictions and errors can
 point back at the row. A bad row stops reading with a ``DataError`` naming the file, line, id and the fix,
-or (``on_error="skip"``) is recorded in ``Articles.skipped`` and counted in one WARNING line; article text
-is never logged.
+or (``on_error="skip"``) is recorded in ``Articles.skipped`` and counted in one WARNING line (unless the caller
+reports the skipped rows itself, as predict and suggest do at the end); article text is never logged.
 """
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ class Articles:
 
 
 def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["stop", "skip"] = "stop",
-                  named: Sequence[str] = ()) -> Articles:
+                  named: Sequence[str] = (), warn_skipped: bool = True) -> Articles:
     """Articles of ``path`` using ``config``'s columns, encoding and CSV delimiter; ``named``: optional column
-    settings the user gave, which a table must have (see ``check_named_columns``)."""
+    settings the user gave, which a table must have (see ``check_named_columns``); ``warn_skipped``: log the skipped
+    rows' count and the first one (off when the caller reports them)."""
     if on_error not in ("stop", "skip"):
         raise ValueError(f"on_error must be 'stop' or 'skip', not {on_error!r}")
     path = Path(path).expanduser()
@@ -64,7 +65,7 @@ def read_articles(path: str | Path, config: DataConfig, *, on_error: Literal["st
         articles = _read_table(path, config, on_error, named)
     else:
         raise DataError(f"{path}: no such file or directory; give a JSONL/CSV/TSV/Parquet file or a folder of .txt files")
-    if articles.skipped:
+    if articles.skipped and warn_skipped:
         location, reason = articles.skipped[0]
         logger.warning("%s: skipped %d unusable row(s); first: %s: %s", path, len(articles.skipped), location, reason)
     if not articles:
