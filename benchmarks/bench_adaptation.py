@@ -14,6 +14,9 @@ the default search picks) is trained, and is scored on the same figures as bench
   the training articles and the corpus and informative of the topic; ridge predictors of each pivot from the
   other word n-grams, over both; the top ``--scl-dimensions`` singular vectors of their weights project every
   article into a shared space, appended as a block of weight ``--scl-weight``.
+- ``shared-vocabulary``: the n-grams whose document rate in the training articles is more than
+  ``--shared-ratio`` times their rate in the ``--corpus`` articles (a station's own names and phrasing) are
+  dropped, so the model leans on the wording the publishers share.
 - ``word-clusters`` (``training.models.word_clusters``, what ``--baseline.word-clusters`` adds to the baseline):
   word vectors from the corpus and the figure's training articles (positive PMI of co-occurrence
   within 5 words, reduced by
@@ -52,7 +55,7 @@ from bench_baseline import (  # noqa: E402
 )
 
 CORPUS = SHARED / "corpora" / "arabic-news-unlabelled.jsonl.gz"
-METHODS = ("reference", "source-balance", "easy-adapt", "importance", "scl", "word-clusters")
+METHODS = ("reference", "source-balance", "easy-adapt", "importance", "scl", "shared-vocabulary", "word-clusters")
 NEEDS_SOURCES = {"source-balance", "easy-adapt"}  # meaningful with two or more training publishers
 
 
@@ -66,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pivots", type=int, default=500)
     parser.add_argument("--scl-dimensions", type=int, default=100)
     parser.add_argument("--scl-weight", type=float, default=0.5)
+    parser.add_argument("--shared-ratio", type=float, default=10.0,
+                        help="shared-vocabulary: drop n-grams this many times more frequent in training than in the corpus")
     parser.add_argument("--clusters", type=int, default=1000, help="k-means clusters of the word vectors")
     parser.add_argument("--cluster-weight", type=float, default=0.5)
     parser.add_argument("--min-source-examples", type=int, default=20)
@@ -132,6 +137,14 @@ def scl_block(X: sp.spmatrix, pivots: np.ndarray, projection: np.ndarray, weight
     return sp.csr_matrix(normalize(np.asarray(X.tocsr() @ projection)) * weight)
 
 
+def shared_columns(train: sp.spmatrix, corpus: sp.spmatrix, ratio: float) -> np.ndarray:
+    """1 for the columns whose document rate in ``train`` is at most ``ratio`` times that in ``corpus`` (both
+    smoothed by one corpus article), 0 for the others."""
+    smoothing = 1 / corpus.shape[0]
+    rate = lambda X: np.asarray((X > 0).mean(axis=0)).ravel() + smoothing  # noqa: E731
+    return (rate(train) / rate(corpus) <= ratio).astype(train.dtype)
+
+
 # ---------------------------------------------------------------------------------------------- figures
 
 def docs_of(rows: list[dict]) -> list[str]:
@@ -179,6 +192,9 @@ def one_figure(args: argparse.Namespace, name: str, files: dict, corpus_docs: li
                                                 args.scl_dimensions, seed=args.seed)
             fit_X = sp.hstack([X, scl_block(train_words, pivots, projection, args.scl_weight)]).tocsr()
             test_X = sp.hstack([X_test, scl_block(test_words, pivots, projection, args.scl_weight)]).tocsr()
+        elif method == "shared-vocabulary":
+            kept = sp.diags(shared_columns(X, features.transform(corpus_docs), args.shared_ratio))
+            fit_X, test_X = (X @ kept).tocsr(), (X_test @ kept).tocsr()
         elif method == "word-clusters":  # never from a test article: the corpus and this figure's training ones
             from training.models.word_clusters import cluster_vectorizer, learn_word_clusters
 

@@ -55,6 +55,13 @@ def test_adaptation_weights_and_feature_copies() -> None:
     augmented = adaptation.easy_adapt(X, np.array(["a", "b", None]), ["a", "b"]).toarray()
     assert augmented.tolist() == [[1, 2, 1, 2, 0, 0], [3, 4, 0, 0, 3, 4], [5, 6, 0, 0, 0, 0]]
 
+    # column 0: in every training article and 1 of 4 corpus ones (rates (1 + 1/4) / (1/4 + 1/4) = 2.5);
+    # column 1: in 1 of 2 training articles and no corpus one ((1/2 + 1/4) / (1/4) = 3); column 2: nowhere (1)
+    train = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], dtype=np.float32))
+    corpus = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=np.float32))
+    assert adaptation.shared_columns(train, corpus, ratio=2.5).tolist() == [1, 0, 1]
+    assert adaptation.shared_columns(train, corpus, ratio=3).tolist() == [1, 1, 1]
+
 
 def test_scl_projects_from_the_other_words_onto_what_predicts_the_pivots() -> None:
     adaptation = load_benchmark("bench_adaptation")
