@@ -15,10 +15,12 @@ export TOKENIZERS_PARALLELISM := false
 
 env: $(VENV)/.installed
 
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (CI machines), every process would otherwise compile
+# scikit-learn, torch and BentoML from source again: ~4 s per command (docs/development.md).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	uv pip install --quiet --python $(PY) $(UV_FLAGS) -r requirements.lock
+	uv pip install --quiet --compile-bytecode --python $(PY) $(UV_FLAGS) -r requirements.lock
 	uv pip install --quiet --python $(PY) --no-deps -e .
 	@touch $@
 
