@@ -86,6 +86,30 @@ def test_corpus_reader_refuses_the_holdout_and_names_bad_lines(tmp_path, capsys)
         in capsys.readouterr().err
     assert main(["pretrain", "--corpus", str(no_text), "--out", str(tmp_path / "enc"), "--objective", "bert"]) == 2
     assert "--objective: expected one of mlm, electra" in capsys.readouterr().err
+    # a stray value among text: datasets fails on a small file and types the column Json in a large one
+    article = json.dumps({"title": "عنوان", "text": "نص " * 50}, ensure_ascii=False)
+    for rows, value, kind in ((2, "123", "int"), (2, '["نص"]', "list"), (600, "123", "int"), (600, '{"a": 1}', "dict")):
+        stray = tmp_path / f"stray_{rows}_{kind}.jsonl"
+        stray.write_text("\n".join([article] * rows + ['{"text": %s}' % value, article]) + "\n", encoding="utf-8")
+        assert main(["build-tokenizer", "--corpus", str(stray), "--out", str(tmp_path / "tok"),
+                     "--cache-dir", str(tmp_path / "cache")]) == 2
+        err = capsys.readouterr().err
+        assert f"{stray}" in err and f"line {rows + 1}: column `text` holds {kind}, not text; fix" in err, err
+        assert err.count("error:") == 1 and "Traceback" not in err
+    assert not (tmp_path / "tok").exists()
+
+
+def test_a_headline_that_is_not_text_reads_as_none(tmp_path):
+    """As predict reads it: a number or a list in the title column is no headline, not an error."""
+    from training.data.normalize import normalizer_for
+    from training.encoders.corpus import corpus_texts
+
+    corpus = tmp_path / "titles.jsonl"
+    corpus.write_text('{"title": "عنوان", "text": "نص اول"}\n{"title": 5, "text": "نص ثان"}\n'
+                      '{"title": ["x"], "text": "نص ثالث"}\n', encoding="utf-8")
+    normalizer = normalizer_for("default")
+    assert corpus_texts(corpus, normalizer) == normalizer.transform(
+        compose_inputs(["نص اول", "نص ثان", "نص ثالث"], ["عنوان", "", ""]))
 
 
 def test_empty_corpora_are_named_as_such(tmp_path):
@@ -303,6 +327,10 @@ def test_pretrain_loss_falls_resumes_and_fine_tunes(corpus, tokenizer_dir, cache
     summary = json.loads((out / "pretrain_summary.json").read_text())
     assert summary["steps"] == 40 and summary["whole_word_mask"] is True and summary["objective"] == "mlm"
     assert main(common + ["--resume", "--max-steps", "20"]) == 2  # the checkpoint is already past 20 steps
+    plan = (out / "pretrain_plan.json").read_text()
+    assert main(common + ["--resume", "--max-steps", "60", "--objective", "electra"]) == 2  # another model entirely
+    assert main(common + ["--resume", "--overwrite"]) == 2  # continue or replace: not both
+    assert (out / "pretrain_plan.json").read_text() == plan
     assert json.loads((out / "pretrain_summary.json").read_text())["steps"] == 40
     with (out / "loss_curve.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

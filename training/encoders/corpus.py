@@ -39,16 +39,21 @@ def _open_text(path: Path) -> Any:
             else path.open(encoding="utf-8", errors="replace"))
 
 
-def _first_bad_json_line(path: Path) -> str:
-    """Where a JSON Lines file stops parsing (line and reason), for the error message."""
+def _first_bad_json_line(path: Path, column: str) -> str | None:
+    """Where a JSON Lines file stops parsing, or first holds something other than text in ``column``: line and
+    reason, for the error message."""
     with _open_text(path) as handle:
         for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return f"line {number}: not valid JSON ({exc.msg})"
-    return "a row that does not fit the others' columns (e.g. the text column holding a number or a list)"
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {number}: not valid JSON ({exc.msg})"
+            value = row.get(column) if isinstance(row, dict) else None
+            if value is not None and not isinstance(value, str):
+                return f"line {number}: column `{column}` holds {type(value).__name__}, not text"
+    return None
 
 
 def check_corpus_file(path: str | Path) -> tuple[Path, str]:
@@ -94,7 +99,8 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
     try:
         corpus = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir)
     except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:
-        where = _first_bad_json_line(path) if builder == "json" else f"{type(exc).__name__}: {exc}"
+        where = ((_first_bad_json_line(path, columns.text_column) if builder == "json" else None)
+                 or f"a row that does not fit the others' columns ({type(exc).__name__}: {exc})")
         raise DataError(f"{path}: cannot be read as a corpus: {where}; fix or remove that row") from None
     found = ", ".join(corpus.column_names)
     text, title = columns.text_column, columns.title_column
@@ -103,9 +109,10 @@ def load_corpus(path: str | Path, max_docs: int | None = None, cache_dir: str | 
                         "with --data.text-column")
     if title not in corpus.column_names and title != "title":
         raise DataError(f"{path}: no `{title}` column (found {found}); fix --data.title-column, or leave it out")
-    if corpus.features[text].dtype not in ("string", "large_string"):
-        raise DataError(f"{path}: column `{text}` holds {corpus.features[text].dtype}, not text; fix the file or "
-                        "--data.text-column")
+    if getattr(corpus.features[text], "dtype", None) not in ("string", "large_string"):  # e.g. Json: a stray number
+        kind = getattr(corpus.features[text], "dtype", type(corpus.features[text]).__name__)
+        where = (_first_bad_json_line(path, text) if builder == "json" else None) or f"column `{text}` holds {kind}, not text"
+        raise DataError(f"{path}: {where}; fix the file, or name the text column with --data.text-column")
     kept = {text: "text", **({title: "title"} if title in corpus.column_names and title != text else {})}
     corpus = corpus.select_columns(list(kept)).rename_columns({old: new for old, new in kept.items() if old != new})
     if skip_docs or max_docs is not None:
@@ -129,7 +136,7 @@ def normalised_corpus(path: str | Path, normalizer: "ArabicNormalizer", max_docs
 
     def normalise(batch: dict) -> dict:
         kept = [i for i, text in enumerate(batch["text"]) if isinstance(text, str) and text.strip()]
-        titles = [batch["title"][i] or "" for i in kept] if has_title else None
+        titles = [title if isinstance(title := batch["title"][i], str) else "" for i in kept] if has_title else None
         return {"text": normalizer.transform(compose_inputs([batch["text"][i] for i in kept], titles))}
 
     texts = corpus.map(normalise, batched=True, remove_columns=corpus.column_names, desc="normalising",

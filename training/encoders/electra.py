@@ -14,11 +14,13 @@ torch and transformers are imported inside the functions (the CLI imports this p
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..artifact import staged_directory, write_json_atomic
 from ..data.loading import DataError
+from ..settings import setting
 
 FINE_TUNING_DROPOUT = 0.1  # BERT's and ELECTRA's dropout; restored in the saved config when pre-training ran without
 
@@ -182,6 +184,15 @@ def save_encoder(model: Any, out: Path) -> dict:
         saved["architectures"] = ["BertForMaskedLM"]
         config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False), encoding="utf-8")
     return saved
+
+
+@dataclass
+class FineTuningAdvice:
+    """Fine-tuning settings recorded in the checkpoint's fine_tuning.json (read by `train`); empty: by model size."""
+
+    learning_rate: float | None = setting(None, "Peak learning rate to fine-tune this encoder with.")
+    epochs: float | None = setting(None, "Fine-tuning epochs (upper bound).")
+    early_stopping_patience: int | None = setting(None, "Evaluations without improvement before stopping (0: never).")
 
 
 def fine_tuning_advice(given: Any, hidden: int) -> dict:

@@ -40,6 +40,7 @@ from ..models.hf_common import (
     max_across_ranks,
     time_budget_callback,
 )
+from . import electra
 from .corpus import CorpusColumns, fingerprint, normalised_corpus
 from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
 from .tokenizer import load_pretraining_tokenizer, resolve_normalizer
@@ -48,15 +49,6 @@ logger = logging.getLogger(__name__)
 
 WORD_START, CONTINUATION, SPECIAL = 1, 0, 2
 PLAN_FILE = "pretrain_plan.json"
-
-
-@dataclass
-class FineTuningAdvice:
-    """Fine-tuning settings recorded in the checkpoint's fine_tuning.json (read by `train`); empty: by model size."""
-
-    learning_rate: float | None = setting(None, "Peak learning rate to fine-tune this encoder with.")
-    epochs: float | None = setting(None, "Fine-tuning epochs (upper bound).")
-    early_stopping_patience: int | None = setting(None, "Evaluations without improvement before stopping (0: never).")
 
 
 @dataclass
@@ -102,7 +94,7 @@ class PretrainConfig:
     threads: int = setting(0, "torch threads (0: the idle cores).")
     cache_dir: str | None = setting(None, "datasets cache for the corpus, its normalised text and packed blocks "
                                     "(default: datasets' own, ~/.cache/huggingface/datasets).")
-    fine_tuning: FineTuningAdvice = setting(FineTuningAdvice(), "Recommended fine-tuning settings.")
+    fine_tuning: electra.FineTuningAdvice = setting(electra.FineTuningAdvice(), "Recommended fine-tuning settings.")
     data: CorpusColumns = setting(CorpusColumns(), "Corpus columns.")
 
     def validate(self) -> None:
@@ -111,6 +103,8 @@ class PretrainConfig:
         if not self.tokenizer and not self.init:
             raise ConfigError("pretrain: give --tokenizer DIR (build one with `python -m training build-tokenizer`) "
                               "or --init CHECKPOINT")
+        if self.resume and self.overwrite:
+            raise ConfigError("pretrain: --resume continues OUT's run and --overwrite replaces it; give one of them")
         if self.init and self.objective != "mlm":
             raise ConfigError(f"--init {self.init}: continued pre-training uses --objective mlm (an existing checkpoint "
                               "has no ELECTRA generator); drop --init or use --objective mlm")
@@ -247,6 +241,9 @@ def _plan(config: PretrainConfig, plan_file: Path, last: str | None, per_epoch: 
     the plan it started with."""
     if last is not None and plan_file.is_file():
         plan = json.loads(plan_file.read_text(encoding="utf-8"))
+        if plan.get("objective", config.objective) != config.objective:  # another model: its checkpoint cannot load
+            raise DataError(f"--resume: {plan_file.parent} was pre-trained with --objective {plan['objective']}; resume "
+                            f"it with that objective, or start afresh with --overwrite")
         if config.max_steps > 0:
             done = int(Path(last).name.rsplit("-", 1)[-1])  # Trainer names checkpoints checkpoint-STEP
             if config.max_steps <= done:
@@ -263,7 +260,7 @@ def _plan(config: PretrainConfig, plan_file: Path, last: str | None, per_epoch: 
     estimate = config.max_steps if config.max_steps > 0 else max(10, int(config.time_budget_s / seconds)) if budgeted else per_epoch
     if budgeted:
         logger.info("about %.2f s per step: %d steps fit the %.0f s budget", seconds, estimate, config.time_budget_s)
-    plan = {"estimate": estimate, "max_steps": 4 * estimate if budgeted else estimate, "budgeted": budgeted,
+    plan = {"objective": config.objective, "estimate": estimate, "max_steps": 4 * estimate if budgeted else estimate, "budgeted": budgeted,
             "seconds_per_step": seconds, "warmup_steps": int(config.warmup_ratio * estimate),
             "save_steps": config.save_steps or max(10, math.ceil(estimate / 10))}
     if is_main_process():
