@@ -65,13 +65,30 @@ def test_two_models_on_the_same_articles(two_models: tuple[Path, Path], tmp_path
     assert "x1" in markdown and "Macro-F1 per source" in markdown
     assert (out / "confusion_matrices.png").stat().st_size > 1000
     assert not list(out.glob(".*partial"))
-    assert f"{right}: macro-F1 {(6 / 7 + 4 / 5) / 2:.4f}" in capsys.readouterr().out
+    assert good["trained_on"] == {"articles": 0, "ids": []} and "was trained on" not in markdown
+    output = capsys.readouterr()
+    assert f"{right}: macro-F1 {(6 / 7 + 4 / 5) / 2:.4f}" in output.out and "was trained on" not in output.err
     # an earlier evaluation in --out is kept unless replacing it is asked for
     assert main(["evaluate", str(swapped), "--data", str(data), "--out", str(out)]) == 2
     assert "evaluation.md: already exists; choose another --out, or add --overwrite" in capsys.readouterr().err
     assert str(swapped) in json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["models"]
     assert main(["evaluate", str(swapped), "--data", str(data), "--out", str(out), "--overwrite"]) == 0
     assert list(json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["models"]) == [str(swapped)]
+
+
+def test_articles_a_model_was_trained_on_are_flagged(two_models: tuple[Path, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """Scored on its own training file, a model looks better than it is: evaluate says so, with the count."""
+    right, _ = two_models
+    recorded = json.loads((right / "training_articles.json").read_text(encoding="utf-8"))
+    seen = {entry["id"] for split in ("train", "validation") for entry in recorded[split]}
+    data = right.parents[2] / "right-data.jsonl"  # what train_tiny trained it on (train, validation and test rows)
+    out = tmp_path / "report"
+    assert main(["evaluate", str(right), "--data", str(data), "--out", str(out)]) == 0
+    flagged = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["models"][str(right)]["trained_on"]
+    assert flagged["articles"] == len(seen) and set(flagged["ids"]) <= seen and len(flagged["ids"]) == 20
+    assert f"{right} was trained on {len(seen)} of these articles" in (out / "evaluation.md").read_text(encoding="utf-8")
+    assert f"{right} was trained on {len(seen)} of these " in capsys.readouterr().err
 
 
 def test_calibration_by_hand() -> None:

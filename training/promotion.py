@@ -7,33 +7,13 @@ says what happens then: if-better (default), always or never; one line says what
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .artifact import ArtifactError, load
-from .data.identity import split_hashes
+from .data.identity import recorded_hashes, split_hashes
 from .evaluation.evaluate import score_model
 from .registry import RegistryError, default_tag, promote, register, resolve, served_tag
-
-TRAINING_ARTICLES = "training_articles.json"
-
-
-def training_articles(data) -> dict:
-    """What an artefact records of the articles it was fitted and selected on: ids and content hashes."""
-    return {"hash": "sha1 of training.data.identity.canonical(title + '\\n' + text)",
-            **{split.name: [{"id": row_id, "sha1": digest} for row_id, digest in zip(split.ids, split_hashes(split))]
-               for split in (data.train, data.validation)}}
-
-
-def recorded_hashes(artifact_dir: Path) -> set[str] | None:
-    """Content hashes of the articles a model was fitted and selected on (train and validation), as its artefact
-    records them; None for artefacts from before they were recorded."""
-    recorded = artifact_dir / TRAINING_ARTICLES
-    if not recorded.is_file():
-        return None
-    values = json.loads(recorded.read_text(encoding="utf-8"))
-    return {entry["sha1"] for split in ("train", "validation") for entry in values.get(split, [])}
 
 
 def compare_with_champion(tag: str, data, new_test: dict, bins: int = 10) -> dict:

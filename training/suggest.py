@@ -200,8 +200,8 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
 
 
 def run_suggest(config: SuggestConfig) -> int:
+    from .data.identity import recorded_hashes  # what the model was fitted and selected on: not worth labelling again
     from .data.label_studio import import_tasks, labelling_config
-    from .promotion import recorded_hashes  # what the model was fitted and selected on: not worth labelling again
 
     csv_path, tasks_path, xml_path = output_paths(config.out)
     refuse_existing([csv_path, tasks_path, xml_path], config.overwrite,

@@ -309,7 +309,7 @@ def train_in(run_dir: Path, config: TrainConfig) -> dict:
 
     data_info = {"source": config.data.path or "built-in sample corpus", "fingerprint": data.fingerprint,
                  "counts": data.counts(), "multi_label_articles": data.report["multi_label_articles"]}
-    from .promotion import TRAINING_ARTICLES, training_articles
+    from .data.identity import TRAINING_ARTICLES, training_articles
 
     # ids and content hashes of what every candidate saw, so a later run can tell whether its test split overlaps
     seen = {TRAINING_ARTICLES: training_articles(data)}

@@ -1,10 +1,13 @@
 """What makes two articles the same one, and what follows from it: content keys and hashes, the data fingerprint,
-exact duplicates within a split, one id for two articles, and texts shared by two splits (leakage)."""
+exact duplicates within a split, one id for two articles, texts shared by two splits (leakage), and the articles
+an artefact records it was trained on."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import unicodedata
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .files import DataError
@@ -91,3 +94,23 @@ def leakage(*splits: Split) -> dict[str, Any]:
         logger.warning("leakage: %d texts of %s occur in both splits %s (e.g. %s)", len(ids), pair.split("/")[1], pair,
                        ", ".join(ids[:3]))
     return {pair: {"count": len(ids), "ids": ids[:20]} for pair, ids in found.items()}
+
+
+TRAINING_ARTICLES = "training_articles.json"
+
+
+def training_articles(data) -> dict:
+    """What an artefact records of the articles it was fitted and selected on: ids and content hashes."""
+    return {"hash": "sha1 of training.data.identity.canonical(title + '\\n' + text)",
+            **{split.name: [{"id": row_id, "sha1": digest} for row_id, digest in zip(split.ids, split_hashes(split))]
+               for split in (data.train, data.validation)}}
+
+
+def recorded_hashes(artifact_dir: Path) -> set[str] | None:
+    """Content hashes of the articles a model was fitted and selected on (train and validation), as its artefact
+    records them; None for artefacts from before they were recorded."""
+    recorded = artifact_dir / TRAINING_ARTICLES
+    if not recorded.is_file():
+        return None
+    values = json.loads(recorded.read_text(encoding="utf-8"))
+    return {entry["sha1"] for split in ("train", "validation") for entry in values.get(split, [])}

@@ -49,7 +49,7 @@ def _first_bad_json_line(path: Path, column: str) -> str | None:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                return f"line {number}: not valid JSON ({exc.msg})"
+                return f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
             value = row.get(column) if isinstance(row, dict) else None
             if value is not None and not isinstance(value, str):
                 return f"line {number}: column `{column}` holds {type(value).__name__}, not text"

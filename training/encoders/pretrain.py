@@ -379,7 +379,7 @@ def run(config: PretrainConfig) -> int:
                                       data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
     shape = f"a new {config.encoder.layers}x{config.encoder.hidden} encoder"
     logger.info("pre-training %s (%s) on %d blocks of %d tokens (%d held out): %d steps, %d thread(s), %d process(es), "
-                "%s masking of %.0f%%", config.init or shape, config.objective, len(train_set), config.seq_len, held,
+                "%s masking of %.0f%%", last or config.init or shape, config.objective, len(train_set), config.seq_len, held,
                 plan["estimate"], threads, world, "whole-word" if whole_word else "token", 100 * config.mlm_probability)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)

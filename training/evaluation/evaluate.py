@@ -17,6 +17,7 @@ import numpy as np
 
 from ..artifact import Classifier, load, refuse_existing, write_json_atomic, write_text_atomic
 from ..config import ConfigError, DataConfig, LabelledColumnsConfig, setting
+from ..data.identity import recorded_hashes, split_hashes
 from ..data.labels import check_joined, look_alike, shown, unify_spellings
 from ..data.loading import DataError, read_evaluation_set
 from ..data.splits import Split
@@ -53,12 +54,13 @@ class EvaluateConfig:
 
 # ----------------------------------------------------------------------------------------- models and data
 
-def load_reference(reference: str) -> tuple[str, Classifier]:
-    """(display name, classifier) for an artefact directory, or a store tag resolved to NAME:VERSION."""
+def load_reference(reference: str) -> tuple[str, Classifier, set[str] | None]:
+    """(display name, classifier, content hashes of its training articles or None when not recorded) for an
+    artefact directory, or a store tag resolved to NAME:VERSION."""
     from ..registry import locate
 
     name, directory = locate(reference)
-    return name, load(directory)
+    return name, load(directory), recorded_hashes(directory)
 
 
 def reading_settings(model: Classifier, data: LabelledColumnsConfig | None = None) -> DataConfig:
@@ -120,8 +122,11 @@ def score_model(model: Classifier, split: Split, bins: int = 10, scores: np.ndar
     return result
 
 
-def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfig, bins: int = 10) -> dict:
-    """Read ``data`` once per distinct column setting, check every model knows its labels, score them all."""
+def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfig, bins: int = 10,
+                    trained_on: Mapping[str, set[str] | None] | None = None) -> dict:
+    """Read ``data`` once per distinct column setting, check every model knows its labels, score them all.
+    ``trained_on``: each model's training-article hashes (``recorded_hashes``); the articles it was fitted or
+    selected on are counted in its ``trained_on`` entry, as its figures here flatter it."""
     from tqdm.auto import tqdm
 
     cache: dict[tuple, Split] = {}
@@ -143,6 +148,9 @@ def evaluate_models(models: Mapping[str, Classifier], data: LabelledColumnsConfi
         results[name] = score_model(model, split, bins)
         results[name]["model_type"] = model.model_type
         results[name]["labels"] = list(model.labels)
+        if (seen := (trained_on or {}).get(name)) is not None:
+            ids = [row_id for row_id, digest in zip(split.ids, split_hashes(split)) if digest in seen]
+            results[name]["trained_on"] = {"articles": len(ids), "ids": ids[:20]}
     return {"data": {"path": data.path, "origin": evaluated.origin, "articles": len(evaluated)}, "models": results}
 
 
@@ -175,6 +183,9 @@ def markdown(evaluation: dict) -> str:
         for name, m in models.items():
             lines.append(f"| {name} | " + " | ".join(f"{m['per_source'][s]['macro_f1']:.4f}" if s in m["per_source"]
                                                      else "-" for s in sources) + " |")
+    lines += [f"\n**{name} was trained on {n} of these articles** ({', '.join(m['trained_on']['ids'][:5])}"
+              f"{', …' if n > 5 else ''}): its figures flatter it. Compare models on articles none of them was trained on."
+              for name, m in models.items() if (n := m.get("trained_on", {}).get("articles"))]
     lines += ["", "![confusion matrices](confusion_matrices.png)", "", "## Misclassified articles (primary label)", ""]
     for name, m in models.items():
         ids = [entry["id"] for entry in m["misclassified"]]
@@ -198,13 +209,14 @@ def run_evaluate(config: EvaluateConfig) -> int:
     refuse_existing([out / name for name in REPORT_FILES], config.overwrite,
                     "choose another --out, or add --overwrite to replace that evaluation")
     models: dict[str, Classifier] = {}
+    trained_on: dict[str, set[str] | None] = {}
     for reference in config.models:
-        name, model = load_reference(reference)
+        name, model, seen = load_reference(reference)
         unique, copy = name, 2
         while unique in models:  # the same model given twice: "tag", "tag #2", "tag #3"
             unique, copy = f"{name} #{copy}", copy + 1
-        models[unique] = model
-    evaluation = evaluate_models(models, config.data, config.bins)
+        models[unique], trained_on[unique] = model, seen
+    evaluation = evaluate_models(models, config.data, config.bins, trained_on)
     out.mkdir(parents=True, exist_ok=True)
     markdown_file, json_file, plot_file = (out / name for name in REPORT_FILES)
     plot_confusions(evaluation, plot_file)
@@ -214,5 +226,10 @@ def run_evaluate(config: EvaluateConfig) -> int:
         print(f"{name}: macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
               f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}"
               + (f"  (every label: exact match {m['multi_label']['exact_match']:.4f})" if "multi_label" in m else ""))
+    for name, m in evaluation["models"].items():
+        if n := m.get("trained_on", {}).get("articles"):
+            logger.warning("%s was trained on %d of these %d articles (e.g. %s): its figures flatter it; compare models "
+                           "on articles none of them was trained on", name, n, evaluation["data"]["articles"],
+                           ", ".join(m["trained_on"]["ids"][:3]))
     print(f"{evaluation['data']['articles']} articles; report: {markdown_file}")
     return 0
