@@ -42,7 +42,6 @@ from ..models.hf_common import (
 )
 from . import electra
 from .corpus import CorpusColumns, fingerprint, normalised_corpus
-from .electra import build_model, detection_check, fine_tunable_part, fine_tuning_advice, write_checkpoint
 from .tokenizer import load_pretraining_tokenizer, resolve_normalizer
 
 logger = logging.getLogger(__name__)
@@ -357,7 +356,7 @@ def run(config: PretrainConfig) -> int:
     held = min(config.eval_blocks, max(1, len(blocks) // 20))
     train_set, eval_set = blocks.select(range(len(blocks) - held)), blocks.select(range(len(blocks) - held, len(blocks)))
     collator = BlockCollator(tokenizer, config.mlm_probability, whole_word)
-    model = build_model(config, tokenizer)
+    model = electra.build_model(config, tokenizer)
 
     world = probe.world_size
     per_epoch = max(1, len(train_set) // (config.batch_size * world * config.gradient_accumulation_steps))
@@ -387,9 +386,9 @@ def run(config: PretrainConfig) -> int:
     seconds = time.perf_counter() - started
     if not is_main_process():
         return 0
-    encoder = fine_tunable_part(trainer.model)
-    advice = fine_tuning_advice(config.fine_tuning, encoder.config.hidden_size)
-    write_checkpoint(trainer.model, tokenizer, out, preset, normalizer.get_params(), advice)
+    encoder = electra.fine_tunable_part(trainer.model)
+    advice = electra.fine_tuning_advice(config.fine_tuning, encoder.config.hidden_size)
+    electra.write_checkpoint(trainer.model, tokenizer, out, preset, normalizer.get_params(), advice)
     steps_run = trainer.state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)
     blocks_seen = steps_run * config.batch_size * config.gradient_accumulation_steps * world
     summary = {"corpus": config.corpus, "objective": config.objective, "init": config.init, "tokenizer": tokenizer_source,
@@ -402,7 +401,7 @@ def run(config: PretrainConfig) -> int:
                "encoder_parameters": int(sum(p.numel() for p in encoder.parameters())),
                "trained_parameters": int(sum(p.numel() for p in trainer.model.parameters())), "threads": threads,
                "processes": world, "fine_tuning": advice, "seed": config.seed}
-    if (detection := detection_check(trainer.model, eval_set, collator, config.batch_size)) is not None:
+    if (detection := electra.detection_check(trainer.model, eval_set, collator, config.batch_size)) is not None:
         summary["detection"] = detection
         if not detection["learnt"]:
             logger.warning("the discriminator has not learnt to detect replaced tokens (held-out detection loss %.3f; "

@@ -226,7 +226,6 @@ def run_evaluate(config: EvaluateConfig) -> int:
         print(f"{name}: macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
               f"Brier {m['calibration']['brier']:.4f}  misclassified {len(m['misclassified'])}"
               + (f"  (every label: exact match {m['multi_label']['exact_match']:.4f})" if "multi_label" in m else ""))
-    for name, m in evaluation["models"].items():
         if n := m.get("trained_on", {}).get("articles"):
             logger.warning("%s was trained on %d of these %d articles (e.g. %s): its figures flatter it; compare models "
                            "on articles none of them was trained on", name, n, evaluation["data"]["articles"],
